@@ -1,0 +1,192 @@
+"""The bounded capture: the first part and the last part of a byte stream, within ``max_bytes``.
+
+Whatever flows through, memory stays at ``max_bytes`` plus a small constant: the head is
+filled once, the tail is a ring buffer overwritten in place (no allocation per chunk, no
+trimming pass), and what falls out between them is only counted, in bytes and lines.
+Each byte remembers which stream it came from (stdout or stderr) so that a report can mark
+the lines a command wrote to stderr.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from lognotify._frozen import Frozen
+
+STDOUT = 1
+STDERR = 2
+
+# Share of max_bytes kept from the start; the rest keeps the end, where failures show.
+HEAD_SHARE = 0.25
+# Stream changes remembered per part; past that the oldest are forgotten (they only colour lines).
+MAX_MARKS = 4096
+
+
+class Snapshot(Frozen):
+    """What a capture holds at one moment: ``head``, then ``omitted_bytes`` left out, then ``tail``.
+
+    ``head_marks`` and ``tail_marks`` are ``(offset, stream)`` pairs: from ``offset`` on, the
+    bytes of that part came from ``stream``.
+    """
+
+    __slots__ = (
+        "head",
+        "tail",
+        "head_marks",
+        "tail_marks",
+        "omitted_bytes",
+        "omitted_lines",
+        "total_bytes",
+    )
+    head: bytes
+    tail: bytes
+    head_marks: tuple[tuple[int, int], ...]
+    tail_marks: tuple[tuple[int, int], ...]
+    omitted_bytes: int
+    omitted_lines: int
+    total_bytes: int
+
+    def __init__(
+        self,
+        *,
+        head: bytes = b"",
+        tail: bytes = b"",
+        head_marks: tuple[tuple[int, int], ...] = (),
+        tail_marks: tuple[tuple[int, int], ...] = (),
+        omitted_bytes: int = 0,
+        omitted_lines: int = 0,
+        total_bytes: int = 0,
+    ) -> None:
+        self._init(
+            head=head,
+            tail=tail,
+            head_marks=head_marks,
+            tail_marks=tail_marks,
+            omitted_bytes=omitted_bytes,
+            omitted_lines=omitted_lines,
+            total_bytes=total_bytes,
+        )
+
+    @property
+    def data(self) -> bytes:
+        """Head and tail joined (the omitted part is simply absent)."""
+        return self.head + self.tail
+
+
+class Capture:
+    """A thread-safe byte buffer keeping the first and the last part of what it is given.
+
+    ``append`` is O(len(data)) with no allocation once the buffers are full; memory never
+    exceeds ``max_bytes`` plus a constant.
+    """
+
+    def __init__(self, max_bytes: int = 1 << 20) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must be 0 or more")
+        self.max_bytes = max_bytes
+        self._head_limit = int(max_bytes * HEAD_SHARE)
+        self._tail_limit = max_bytes - self._head_limit
+        self._head = bytearray()
+        self._head_marks: list[tuple[int, int]] = []
+        # The tail grows up to _tail_limit, then becomes a ring whose oldest byte is at _pos.
+        self._tail = bytearray()
+        self._pos = 0
+        self._tail_written = 0  # bytes ever written to the tail; marks use this clock
+        self._tail_marks: deque[tuple[int, int]] = deque()
+        self._omitted_bytes = 0
+        self._omitted_lines = 0
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self._total
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes given to the capture so far, kept or not."""
+        return self._total
+
+    def append(self, data: bytes, stream: int = STDOUT) -> None:
+        """Add ``data``, which came from ``stream``."""
+        if not data:
+            return
+        with self._lock:
+            self._total += len(data)
+            begin = 0
+            room = self._head_limit - len(self._head)
+            if room > 0:
+                marks = self._head_marks
+                if (not marks or marks[-1][1] != stream) and len(marks) < MAX_MARKS:
+                    marks.append((len(self._head), stream))
+                if len(data) <= room:
+                    self._head += data
+                    return
+                self._head += memoryview(data)[:room]
+                begin = room
+            self._append_tail(data, begin, stream)
+
+    def _append_tail(self, data: bytes, begin: int, stream: int) -> None:
+        # data[begin:] goes to the tail; slices are memoryviews, so nothing is copied twice.
+        limit = self._tail_limit
+        size = len(data) - begin
+        marks = self._tail_marks
+        if not marks or marks[-1][1] != stream:
+            marks.append((self._tail_written, stream))
+            if len(marks) > MAX_MARKS:
+                marks.popleft()
+        self._tail_written += size
+        tail = self._tail
+        if len(tail) < limit:  # still filling up
+            room = limit - len(tail)
+            if size <= room:
+                tail += memoryview(data)[begin:]
+                return
+            tail += memoryview(data)[begin : begin + room]
+            begin += room
+            size -= room
+        if size >= limit:  # all that is held, and the start of data, falls out
+            self._omit(tail, 0, len(tail))
+            cut = len(data) - limit
+            self._omit(data, begin, cut)
+            tail[:] = memoryview(data)[cut:]
+            self._pos = 0
+        else:  # overwrite the oldest bytes of the ring, in at most two pieces
+            pos = self._pos
+            first = min(size, limit - pos)
+            self._omit(tail, pos, pos + first)
+            tail[pos : pos + first] = memoryview(data)[begin : begin + first]
+            rest = size - first
+            if rest:
+                self._omit(tail, 0, rest)
+                tail[:rest] = memoryview(data)[begin + first :]
+            self._pos = (pos + size) % limit
+        self._forget_marks()
+
+    def _omit(self, buffer: bytes | bytearray, start: int, end: int) -> None:
+        if end > start:
+            self._omitted_bytes += end - start
+            self._omitted_lines += buffer.count(b"\n", start, end)
+
+    def _forget_marks(self) -> None:
+        start = self._tail_written - len(self._tail)
+        marks = self._tail_marks
+        while len(marks) > 1 and marks[1][0] <= start:
+            marks.popleft()
+
+    def snapshot(self) -> Snapshot:
+        """A consistent copy of what is held now."""
+        with self._lock:
+            tail = bytes(self._tail[self._pos :] + self._tail[: self._pos])
+            start = self._tail_written - len(tail)
+            tail_marks = tuple((max(offset - start, 0), stream) for offset, stream in self._tail_marks)
+            return Snapshot(
+                head=bytes(self._head),
+                tail=tail,
+                head_marks=tuple(self._head_marks),
+                tail_marks=tail_marks,
+                omitted_bytes=self._omitted_bytes,
+                omitted_lines=self._omitted_lines,
+                total_bytes=self._total,
+            )
+

@@ -1,0 +1,213 @@
+"""capture_and_notify(): the library entry, as a context manager and a decorator."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+import traceback
+import warnings
+
+from lognotify.capture import Capture
+from lognotify.errors import ConfigError
+from lognotify.handler import TeeHandler
+from lognotify.notify import notify, say, should_notify
+from lognotify.result import RunResult
+from lognotify.settings import CLI_ONLY, load_settings, unknown_env
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType, TracebackType
+    from typing import Any, TextIO
+
+DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+SIGTERM_EXIT = 128 + signal.SIGTERM
+SIGINT_EXIT = 128 + signal.SIGINT
+
+
+class CaptureAndNotify(contextlib.ContextDecorator):
+    """The object :func:`capture_and_notify` returns; see there."""
+
+    def __init__(
+        self,
+        *,
+        echo: bool = True,
+        level: int | str = logging.INFO,
+        log_format: str = DEFAULT_FORMAT,
+        stream: TextIO | None = None,
+        **settings: Any,
+    ) -> None:
+        misplaced = CLI_ONLY & set(settings)
+        if misplaced:
+            raise TypeError(f"{', '.join(sorted(misplaced))}: only the command line takes these")
+        load_settings(settings, {})  # unknown keywords raise TypeError now, not at run time
+        self._options: dict[str, Any] = dict(
+            echo=echo, level=level, log_format=log_format, stream=stream, **settings
+        )
+        self._settings_given = settings
+        self._level = logging._checkLevel(level)  # type: ignore[attr-defined]
+        self._handler: TeeHandler | None = None
+        self._terminated = False
+        self._delivering = False
+        self._late_sigterm = False
+
+    def _recreate_cm(self) -> CaptureAndNotify:
+        # A decorated function gets a fresh capture per call, so calls never share state.
+        return CaptureAndNotify(**self._options)
+
+    @property
+    def handler(self) -> TeeHandler | None:
+        """The TeeHandler while the block runs (its capture holds the log so far)."""
+        return self._handler
+
+    def __enter__(self) -> CaptureAndNotify:
+        try:
+            self._settings = load_settings(self._settings_given)
+        except ConfigError as exc:
+            say(str(exc))
+            raise SystemExit(2) from exc
+        for warning in unknown_env():
+            say(warning)
+        self._started = time.time()
+        handler = TeeHandler(
+            stream=self._options["stream"],
+            capture=Capture(self._settings.max_bytes),
+            echo=self._options["echo"],
+            level=self._level,
+        )
+        handler.setFormatter(logging.Formatter(self._options["log_format"]))
+        root = logging.getLogger()
+        self._saved_level = root.level
+        if not root.handlers and root.level > self._level:
+            # Logging was never configured: its default WARNING level was nobody's choice.
+            root.setLevel(self._level)
+        root.addHandler(handler)
+        self._handler = handler
+        self._saved_showwarning = warnings.showwarning
+        if warnings.showwarning is not logging._showwarning:  # type: ignore[attr-defined]
+            logging.captureWarnings(True)
+        self._saved_sigterm: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._saved_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        return self
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        if self._delivering:
+            self._late_sigterm = True  # let the report go out first
+            return
+        self._terminated = True
+        raise SystemExit(SIGTERM_EXIT)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._delivering = True
+        ended = time.time()
+        handler = self._handler
+        assert handler is not None  # __enter__ ran
+        root = logging.getLogger()
+        root.removeHandler(handler)
+        root.setLevel(self._saved_level)
+        handler.close()
+        if warnings.showwarning is not self._saved_showwarning:
+            logging.captureWarnings(False)
+            warnings.showwarning = self._saved_showwarning
+        self._handler = None
+        try:
+            result = self._result(exc, tb, handler, ended)
+            if should_notify(self._settings.notify_on, result):
+                notify(result, self._settings)
+        finally:
+            if self._saved_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._saved_sigterm)
+        if self._late_sigterm and (
+            exc is None or (isinstance(exc, SystemExit) and not exc.code)
+        ):
+            raise SystemExit(SIGTERM_EXIT)
+        return False  # never swallow the job's exception
+
+    def _result(
+        self,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        handler: TeeHandler,
+        ended: float,
+    ) -> RunResult:
+        exit_code, sig, exception, trace = 0, None, None, None
+        if isinstance(exc, SystemExit):
+            if self._terminated and exc.code == SIGTERM_EXIT:
+                exit_code, sig = SIGTERM_EXIT, signal.SIGTERM
+            elif exc.code is None or exc.code == 0:
+                exit_code = 0
+            elif isinstance(exc.code, int):
+                exit_code = exc.code
+            else:  # sys.exit("message"): Python prints it and exits 1
+                exit_code, exception = 1, f"SystemExit: {exc.code}"
+        elif isinstance(exc, KeyboardInterrupt):
+            exit_code, sig, exception = SIGINT_EXIT, signal.SIGINT, "KeyboardInterrupt"
+        elif exc is not None:
+            exit_code = 1
+            exception = _describe(exc)
+            trace = "".join(traceback.format_exception(type(exc), exc, tb))
+        argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
+        return RunResult(
+            mode="library",
+            command=shlex.join(argv),
+            program=_script_name(),
+            exit_code=exit_code,
+            signal=sig,
+            exception=exception,
+            traceback=trace,
+            started=self._started,
+            ended=ended,
+            output=handler.capture.snapshot(),
+            error_reported=handler.error_seen,
+        )
+
+
+def capture_and_notify(**settings: Any) -> CaptureAndNotify:
+    """Capture the logging of a block of work and mail a report when it fails.
+
+    Use it as a context manager (``with capture_and_notify(job_name="nightly-etl"):``) or a
+    decorator (``@capture_and_notify(job_name="nightly-etl")``). While active, a
+    :class:`TeeHandler` on the root logger writes every record to stdout (``echo=False``
+    turns that off) and into a bounded capture; Python warnings are captured too. On leaving:
+
+    * an exception: a failure report with the traceback, then the exception propagates;
+    * ``SystemExit`` with a non-zero code: a failure report with that exit code
+      (``SystemExit(0)`` and ``SystemExit(None)`` are success); ``KeyboardInterrupt``: 130;
+    * SIGTERM (main thread only): the block is interrupted with ``SystemExit(143)``, so
+      ``finally`` clauses run; the report says SIGTERM and the process exits 143.
+
+    The root logger, the SIGTERM handler and warning capture are restored as they were.
+    Settings are the keywords of the contract (``to``, ``smtp_host``, ``notify_on``, ...),
+    falling back to ``LOGNOTIFY_*`` variables read on entry; ``level`` (default INFO) and
+    ``log_format`` shape what is captured. A malformed setting prints one line and exits 2
+    before the block runs. A failure to notify is one line on stderr, never an exception.
+    """
+    return CaptureAndNotify(**settings)
+
+
+def _describe(exc: BaseException) -> str:
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    message = str(exc)
+    return f"{name}: {message}" if message else name
+
+
+def _script_name() -> str:
+    path = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not path or path in ("-c", "-m", "-"):
+        return "python"
+    stem, _ = os.path.splitext(os.path.basename(path))
+    if stem == "__main__":
+        return os.path.basename(os.path.dirname(os.path.abspath(path))) or "python"
+    return stem

@@ -1,0 +1,275 @@
+"""Delivery: smtplib under one tenacity policy, and the outbox when there is no server or no luck.
+
+Only this module talks to the network. The certificate is always verified; credentials only
+travel over TLS; there is no fallback from TLS to plain text; every socket operation has a
+timeout, and all attempts together stay within ``delivery_timeout``. Transient failures
+(refused or dropped connections, timeouts, 4xx replies) are retried with exponential backoff
+and jitter; permanent ones (5xx, refused authentication, an untrusted certificate) are not.
+The message, and so its Message-ID, is the same object in every attempt.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import smtplib
+import socket
+import ssl
+import tempfile
+import time
+from pathlib import Path
+
+import tenacity
+
+from lognotify._frozen import Frozen
+from lognotify.errors import DeliveryError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from email.message import EmailMessage
+
+    from lognotify.settings import Settings, SmtpSettings
+
+DEFAULT_OUTBOX = "lognotify-outbox"
+_TRANSIENT_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.EAGAIN,
+}
+
+
+class Delivered(Frozen):
+    """What became of a report: sent (after ``attempts``), and/or written to ``outbox``."""
+
+    __slots__ = ("sent", "attempts", "outbox", "error", "destination")
+    sent: bool
+    attempts: int
+    outbox: str | None
+    error: str | None
+    destination: str
+
+    def __init__(
+        self,
+        *,
+        sent: bool,
+        destination: str,
+        attempts: int = 0,
+        outbox: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self._init(
+            sent=sent, attempts=attempts, outbox=outbox, error=error, destination=destination
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when the report reached its configured destination (a server, or the outbox)."""
+        return self.error is None
+
+    def summary(self) -> str:
+        """One line for stderr, starting ``lognotify:``."""
+        if self.sent:
+            tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
+            return f"lognotify: report sent to {self.destination}{tries}"
+        if self.error is None:
+            return f"lognotify: no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}"
+        kept = f"; report saved to {self.outbox}" if self.outbox else ""
+        return f"lognotify: could not send the report: {self.error}{kept}"
+
+
+def deliver(
+    message: EmailMessage,
+    settings: Settings,
+    *,
+    connect: Callable[..., smtplib.SMTP] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivered:
+    """Send ``message``; without a host, or failing for good, write it to the outbox.
+
+    Never raises for a delivery problem: the result says what happened.
+    """
+    smtp = settings.smtp
+    if not smtp.host:
+        path = write_outbox(message, settings.outbox)
+        return Delivered(sent=False, destination="outbox", outbox=str(path))
+    destination = ", ".join(settings.to)
+    try:
+        attempts = send(
+            message, smtp, sender=settings.sender, recipients=settings.to, connect=connect, sleep=sleep
+        )
+    except DeliveryError as exc:
+        try:
+            path: str | None = str(write_outbox(message, settings.outbox))
+        except OSError as write_error:
+            path = None
+            exc = DeliveryError(f"{exc}; the outbox could not be written either: {write_error}")
+        return Delivered(sent=False, destination=destination, outbox=path, error=str(exc))
+    return Delivered(sent=True, destination=destination, attempts=attempts)
+
+
+def send(
+    message: EmailMessage,
+    smtp: SmtpSettings,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    connect: Callable[..., smtplib.SMTP] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Deliver ``message`` to the SMTP server; return how many attempts it took.
+
+    Raises :class:`DeliveryError` with the server's reason when it fails for good.
+    """
+    deadline = clock() + smtp.delivery_timeout
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_before_delay(smtp.delivery_timeout),
+        wait=tenacity.wait_exponential_jitter(initial=0.5, max=10, jitter=1),
+        retry=tenacity.retry_if_exception(is_transient),
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        retrying(
+            _attempt, message, smtp, sender, list(recipients), lambda: deadline - clock(), connect
+        )
+    except Exception as exc:
+        attempts = retrying.statistics.get("attempt_number", 1)
+        where = f"{smtp.host}:{smtp.port}"
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        kind = "transient" if is_transient(exc) else "permanent"
+        raise DeliveryError(f"{where}: {describe(exc)} ({kind}; {tries})") from exc
+    return int(retrying.statistics.get("attempt_number", 1))
+
+
+def _attempt(
+    message: EmailMessage,
+    smtp: SmtpSettings,
+    sender: str,
+    recipients: list[str],
+    remaining: Callable[[], float],
+    connect: Callable[..., smtplib.SMTP] | None,
+) -> None:
+    def timeout() -> float:
+        left = remaining()
+        if left <= 0:
+            raise TimeoutError("delivery_timeout reached")
+        return min(smtp.timeout, left)
+
+    context = ssl.create_default_context()
+    if smtp.ca_file:
+        context.load_verify_locations(cafile=smtp.ca_file)
+    local = os.uname().nodename or "localhost"  # smtplib's default does a slow reverse lookup
+    conn = (connect or _connect)(smtp, timeout=timeout(), local_hostname=local, context=context)
+    try:
+        _bound(conn, timeout())
+        conn.ehlo()
+        if smtp.security == "starttls":
+            if not conn.has_extn("starttls"):
+                raise smtplib.SMTPNotSupportedError(
+                    "the server does not offer STARTTLS; refusing to send in plain text"
+                )
+            conn.starttls(context=context)
+            _bound(conn, timeout())
+            conn.ehlo()
+        if smtp.user:
+            if smtp.security == "none":  # settings refuse this too; never send a password in clear
+                raise smtplib.SMTPNotSupportedError("refusing to send credentials unencrypted")
+            conn.login(smtp.user, smtp.password or "")
+        _bound(conn, timeout())
+        conn.send_message(message, from_addr=sender, to_addrs=recipients)
+    except BaseException:
+        conn.close()
+        raise
+    try:
+        conn.quit()  # the message is accepted: a failure from here on must not cause a resend
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+
+
+def _connect(
+    smtp: SmtpSettings, *, timeout: float, local_hostname: str, context: ssl.SSLContext
+) -> smtplib.SMTP:
+    if smtp.security == "ssl":
+        return smtplib.SMTP_SSL(
+            smtp.host, smtp.port, timeout=timeout, local_hostname=local_hostname, context=context
+        )
+    return smtplib.SMTP(smtp.host, smtp.port, timeout=timeout, local_hostname=local_hostname)
+
+
+def _bound(conn: smtplib.SMTP, seconds: float) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a failure worth retrying: the next attempt may well succeed."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return True  # the connection dropped during the handshake
+    if isinstance(exc, ssl.SSLError):
+        return False
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPException):
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout, socket.gaierror)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+
+
+def describe(exc: BaseException) -> str:
+    """The reason, as the server or the system gave it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verification failed: {exc.verify_message or exc.reason}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = ", ".join(
+            f"{address} ({code} {_text(reply)})" for address, (code, reply) in exc.recipients.items()
+        )
+        return f"all recipients refused: {refused}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"timed out ({exc})" if str(exc) else "timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())
+
+
+def write_outbox(message: EmailMessage, directory: str | None = None) -> Path:
+    """Write ``message`` as an ``.eml`` file into the outbox, atomically; return its path."""
+    folder = Path(directory) if directory else Path(tempfile.gettempdir()) / DEFAULT_OUTBOX
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    job = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(message["X-Lognotify-Job"] or "job"))
+    path = folder / f"{stamp}-{job[:60]}-{os.urandom(4).hex()}.eml"
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # reports hold logs
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.as_bytes())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,84 @@
+"""A rendered Report becomes one EmailMessage: headers, text and HTML parts, the gzipped log.
+
+The whole message stays under ``MAX_MESSAGE_BYTES`` whatever the volume of output: when the
+compressed log would not fit, it keeps less of the middle, and says so.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+
+from lognotify.report import neutralise, omitted_marker
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lognotify.report import Report
+    from lognotify.settings import Settings
+
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024 - 16 * 1024  # 2 MiB, less room for relay headers
+
+
+def compose(
+    report: Report,
+    settings: Settings,
+    *,
+    now: float | None = None,
+    hostname: str | None = None,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> EmailMessage:
+    """The message for ``report``, addressed from ``settings``, within ``max_bytes``."""
+    now = time.time() if now is None else now
+    domain = neutralise(hostname or os.uname().nodename or "localhost").replace(" ", "")
+    message = _message(report, settings, now, domain)
+    if report.log:
+        room = max_bytes - len(message.as_bytes())
+        message.add_attachment(
+            _fitting_gzip(report.log, room, now),
+            maintype="application",
+            subtype="gzip",
+            filename=report.log_name,
+        )
+    return message
+
+
+def _message(report: Report, settings: Settings, now: float, domain: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = report.subject
+    message["From"] = settings.sender
+    if settings.to:
+        message["To"] = ", ".join(settings.to)
+    message["Date"] = format_datetime(datetime.fromtimestamp(now, timezone.utc))
+    message["Message-ID"] = make_msgid("lognotify", domain=domain or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Lognotify-Job"] = neutralise(report.job)
+    message["X-Lognotify-Status"] = report.status
+    message["X-Lognotify-Exit-Code"] = str(int(report.exit_code))
+    message.set_content(report.text, subtype="plain", charset="utf-8")
+    message.add_alternative(report.html, subtype="html", charset="utf-8")
+    return message
+
+
+def _fitting_gzip(log: bytes, room: int, mtime: float) -> bytes:
+    """The log, gzipped; when its base64 form would not fit in ``room``, less of its middle."""
+    budget = max((room - 1024) * 3 // 4, 0)  # base64 grows by 4/3; leave room for part headers
+    kept = len(log)
+    while True:
+        data = log if kept >= len(log) else _middle_cut(log, kept)
+        packed = gzip.compress(data, compresslevel=6, mtime=int(mtime))
+        if len(packed) <= budget or kept <= 1024:
+            return packed
+        kept = min(kept, len(log)) * budget // len(packed) * 9 // 10
+
+
+def _middle_cut(log: bytes, kept: int) -> bytes:
+    head = kept // 4
+    tail = kept - head
+    marker = omitted_marker(len(log) - kept, log.count(b"\n", head, len(log) - tail))
+    return b"".join(
+        [log[:head], f"\n{marker[:-1]} to keep the mail small]\n".encode(), log[len(log) - tail :]]
+    )

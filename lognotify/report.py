@@ -1,0 +1,402 @@
+"""The report: a RunResult rendered through Jinja2 templates into subject, text, HTML and log.
+
+Every template variable is documented in the README ("Writing your own templates"). The
+built-in templates live in ``lognotify/templates``; each file present in ``template_dir``
+replaces its built-in twin, and one that fails to render falls back to it, the report saying
+which and why. Secrets are redacted before rendering and once more after.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import jinja2
+
+from lognotify import __version__
+from lognotify._frozen import Frozen
+from lognotify.capture import STDERR
+from lognotify.kubernetes import KubernetesInfo
+from lognotify.redact import Redactor, secret_values
+from lognotify.result import RunResult, format_seconds, signal_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from lognotify.capture import Snapshot
+    from lognotify.settings import Settings
+
+BUILTIN_TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATE_NAMES = ("subject.txt.j2", "body.txt.j2", "body.html.j2")
+
+# How much of the capture the mail bodies show; the attachment has all of it.
+HEAD_LINES, HEAD_CHARS = 100, 16_000
+TAIL_LINES, TAIL_CHARS = 300, 48_000
+LINE_CHARS = 2_000
+TRACEBACK_CHARS = 32_000
+SUBJECT_CHARS = 250
+
+ERROR_LINE = re.compile(
+    r"\b(ERROR|CRITICAL|FATAL|Fatal|Error|Exception|Traceback|panic|PANIC|FAILED|failed)\b"
+)
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Line(Frozen):
+    """One line of output as a report shows it."""
+
+    __slots__ = ("text", "stream", "error")
+    text: str
+    stream: str
+    error: bool
+
+    def __init__(self, *, text: str, stream: str, error: bool) -> None:
+        self._init(text=text, stream=stream, error=error)
+
+
+class Output(Frozen):
+    """The excerpt of the output shown in the mail bodies."""
+
+    __slots__ = (
+        "head_lines",
+        "tail_lines",
+        "omitted_bytes",
+        "omitted_lines",
+        "omitted",
+        "total_bytes",
+        "empty",
+    )
+    head_lines: tuple[Line, ...]
+    tail_lines: tuple[Line, ...]
+    omitted_bytes: int
+    omitted_lines: int
+    omitted: str
+    total_bytes: int
+    empty: bool
+
+    def __init__(self, **fields: object) -> None:
+        self._init(**fields)
+
+
+class Report(Frozen):
+    """A rendered report: what the mail says, and the captured log to attach.
+
+    ``log`` is the redacted capture (head, a marker, tail), not yet compressed; it is
+    attached as ``log_name`` when not empty.
+    """
+
+    __slots__ = (
+        "subject",
+        "text",
+        "html",
+        "log",
+        "log_name",
+        "job",
+        "status",
+        "exit_code",
+        "template_errors",
+    )
+    subject: str
+    text: str
+    html: str
+    log: bytes
+    log_name: str
+    job: str
+    status: str
+    exit_code: int
+    template_errors: tuple[str, ...]
+
+    def __init__(self, **fields: object) -> None:
+        self._init(**fields)
+
+
+def job_name(settings: Settings, result: RunResult, kubernetes: KubernetesInfo) -> str:
+    """The job name: set explicitly, else the CronJob's name, else the program's."""
+    return settings.job_name or kubernetes.cronjob or result.program or "job"
+
+
+def render(
+    result: RunResult,
+    settings: Settings,
+    *,
+    status: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    hostname: str | None = None,
+) -> Report:
+    """Render the report for ``result``; ``status`` defaults to failure or success."""
+    environ = os.environ if environ is None else environ
+    kubernetes = KubernetesInfo.from_env(environ)
+    redactor = Redactor(
+        [*secret_values(environ), *filter(None, [settings.smtp.password])], settings.redact
+    )
+    status = status or ("failure" if result.failed else "success")
+    job = neutralise(redactor.text(job_name(settings, result, kubernetes)))
+    host = hostname or os.uname().nodename
+    head, tail = _redacted_capture(result.output, redactor)
+    log = _log_bytes(head, tail, result.output)
+    log_name = f"{_FILENAME_UNSAFE.sub('_', job)[:80]}-{_stamp(result.started)}.log.gz"
+    context = {
+        "job": job,
+        "status": status,
+        "status_word": _status_word(status, result),
+        "failed": result.failed,
+        "exit_code": result.exit_code,
+        "signal": signal_name(result.signal) if result.signal is not None else None,
+        "timed_out": result.timed_out,
+        "timeout": result.timeout,
+        "exception": redactor.text(result.exception or "") or None,
+        "traceback": _bounded(redactor.text(result.traceback or ""), TRACEBACK_CHARS) or None,
+        "note": result.note,
+        "reason": redactor.text(result.reason),
+        "short_reason": redactor.text(result.short_reason),
+        "mode": result.mode,
+        "command": redactor.text(result.command),
+        "started_at": _iso(result.started),
+        "ended_at": _iso(result.ended),
+        "duration": format_seconds(max(result.ended - result.started, 0.0)),
+        "duration_seconds": round(max(result.ended - result.started, 0.0), 3),
+        "host": host,
+        "where": kubernetes.pod or host,
+        "kubernetes": {
+            "pod": kubernetes.pod,
+            "namespace": kubernetes.namespace,
+            "node": kubernetes.node,
+            "job": kubernetes.job,
+            "cronjob": kubernetes.cronjob,
+        },
+        "kubectl": kubernetes.kubectl_commands(),
+        "output": _excerpt(head, tail, result.output),
+        "error_reported": result.error_reported,
+        "notify_on": settings.notify_on,
+        "attachment_name": log_name if log else None,
+        "template_errors": [],
+        "version": __version__,
+    }
+    subject, text, html, errors = _render_all(context, settings)
+    return Report(
+        subject=neutralise(redactor.text(subject))[:SUBJECT_CHARS],
+        text=redactor.text(text),
+        html=redactor.text(html),
+        log=log,
+        log_name=log_name,
+        job=job,
+        status=status,
+        exit_code=result.exit_code,
+        template_errors=tuple(errors),
+    )
+
+
+def neutralise(value: str) -> str:
+    """One line: every line break (CR, LF and their Unicode kin) becomes a space."""
+    return " ".join(_LINE_BREAKS.sub(" ", value).split())
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _environment(loader: jinja2.BaseLoader, *, html: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render_all(context: dict[str, object], settings: Settings) -> tuple[str, str, str, list[str]]:
+    builtin = jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES))
+    custom = jinja2.FileSystemLoader(settings.template_dir) if settings.template_dir else None
+    sources: dict[str, jinja2.Environment | str] = {}
+    for name in TEMPLATE_NAMES:
+        if custom is not None and (Path(str(settings.template_dir)) / name).is_file():
+            sources[name] = _environment(custom, html=name.endswith(".html.j2"))
+    if settings.subject is not None:
+        sources["subject.txt.j2"] = settings.subject
+
+    errors: list[str] = []
+    rendered: dict[str, str] = {}
+    # First pass finds which custom templates fail; the second renders with that known, so
+    # the report can say so whichever template ends up showing it.
+    for attempt in (1, 2):
+        context["template_errors"] = list(errors)
+        for name in TEMPLATE_NAMES:
+            source = sources.get(name)
+            html = name.endswith(".html.j2")
+            if source is not None:
+                try:
+                    if isinstance(source, str):
+                        template = _environment(jinja2.BaseLoader(), html=False).from_string(source)
+                    else:
+                        template = source.get_template(name)
+                    rendered[name] = template.render(context)
+                    continue
+                except Exception as exc:  # any failure of a custom template falls back
+                    if attempt == 1:
+                        label = "subject (LOGNOTIFY_SUBJECT)" if isinstance(source, str) else name
+                        errors.append(f"{label}: {type(exc).__name__}: {neutralise(str(exc))}")
+            rendered[name] = (
+                _environment(builtin, html=html).get_template(name).render(context)
+            )
+        if not errors:
+            break
+    return rendered["subject.txt.j2"], rendered["body.txt.j2"], rendered["body.html.j2"], errors
+
+
+# --- the output ----------------------------------------------------------------------------
+
+
+def _redacted_capture(output: Snapshot, redactor: Redactor) -> tuple[str, str]:
+    """Head and tail as text (undecodable bytes kept as surrogates), secrets redacted."""
+    head = redactor.text(output.head.decode("utf-8", "surrogateescape"))
+    tail = redactor.text(output.tail.decode("utf-8", "surrogateescape"))
+    if output.omitted_bytes:
+        head, tail = redactor.cut_edges(head, tail)
+    elif head and tail:
+        # nothing omitted: head and tail are one text, and a secret may straddle them
+        joined = redactor.text(head + tail)
+        return joined, ""
+    return head, tail
+
+
+def omitted_marker(omitted_bytes: int, omitted_lines: int) -> str:
+    """The line that stands where output was left out."""
+    lines = "1 line" if omitted_lines == 1 else f"{omitted_lines:,} lines"
+    return f"[... {omitted_bytes:,} bytes ({lines}) omitted ...]"
+
+
+def _log_bytes(head: str, tail: str, output: Snapshot) -> bytes:
+    if not head and not tail:
+        return b""
+    parts = [head.encode("utf-8", "surrogateescape")]
+    if output.omitted_bytes:
+        newline = "" if not head or head.endswith("\n") else "\n"
+        marker = omitted_marker(output.omitted_bytes, output.omitted_lines)
+        parts.append(f"{newline}{marker}\n".encode())
+    parts.append(tail.encode("utf-8", "surrogateescape"))
+    return b"".join(parts)
+
+
+def _excerpt(head: str, tail: str, output: Snapshot) -> Output:
+    if output.omitted_bytes:
+        head_lines = _lines(head, output.head, output.head_marks)
+        tail_lines = _lines(tail, output.tail, output.tail_marks)
+    else:  # head and tail were joined into one text
+        shift = len(output.head)
+        marks = output.head_marks + tuple((at + shift, stream) for at, stream in output.tail_marks)
+        head_lines, tail_lines = _lines(head, output.data, marks), []
+    omitted_bytes, omitted_lines = output.omitted_bytes, output.omitted_lines
+    if not omitted_bytes and not tail_lines:
+        # Everything is in the head: show its start and its end.
+        head_lines, tail_lines = head_lines[:HEAD_LINES], head_lines[HEAD_LINES:]
+    shown_head = _take(head_lines, HEAD_LINES, HEAD_CHARS)
+    shown_tail = _take(tail_lines[::-1], TAIL_LINES, TAIL_CHARS)[::-1]
+    skipped = head_lines[len(shown_head) :] + tail_lines[: len(tail_lines) - len(shown_tail)]
+    omitted_bytes += sum(len(line.text.encode("utf-8", "replace")) + 1 for line in skipped)
+    omitted_lines += len(skipped)
+    return Output(
+        head_lines=tuple(shown_head),
+        tail_lines=tuple(shown_tail),
+        omitted_bytes=omitted_bytes,
+        omitted_lines=omitted_lines,
+        omitted=omitted_marker(omitted_bytes, omitted_lines) if omitted_bytes else "",
+        total_bytes=output.total_bytes,
+        empty=output.total_bytes == 0,
+    )
+
+
+def _take(lines: Sequence[Line], count: int, chars: int) -> list[Line]:
+    taken: list[Line] = []
+    for line in lines[:count]:
+        chars -= len(line.text) + 1
+        if chars < 0 and taken:
+            break
+        taken.append(line)
+    return taken
+
+
+def _lines(text: str, raw: bytes, marks: Sequence[tuple[int, int]]) -> list[Line]:
+    """Split into readable lines, each knowing the stream it came from."""
+    if not text:
+        return []
+    pieces = text.split("\n")
+    if pieces[-1] == "":
+        pieces.pop()
+    streams = _line_streams(raw, marks)
+    if len(streams) != len(pieces):  # a custom redact pattern spanned lines
+        streams = [1] * len(pieces)
+    lines = []
+    for piece, stream in zip(pieces, streams):
+        readable = _readable(piece)
+        lines.append(
+            Line(
+                text=readable,
+                stream="stderr" if stream == STDERR else "stdout",
+                error=stream == STDERR or bool(ERROR_LINE.search(readable)),
+            )
+        )
+    return lines
+
+
+def _line_streams(raw: bytes, marks: Sequence[tuple[int, int]]) -> list[int]:
+    streams = []
+    index, current = 0, 1
+    offset = 0
+    for line in raw.split(b"\n"):
+        while index < len(marks) and marks[index][0] <= offset:
+            current = marks[index][1]
+            index += 1
+        streams.append(current)
+        offset += len(line) + 1
+    if raw.endswith(b"\n"):
+        streams.pop()
+    return streams
+
+
+def _readable(line: str) -> str:
+    """What a terminal would show: escapes dropped, a progress bar at its last state."""
+    line = _ANSI.sub("", line)
+    if "\r" in line:
+        line = line.rstrip("\r")
+        line = line.rsplit("\r", 1)[-1]
+    line = _CONTROL.sub(_visible, line)
+    if len(line) > LINE_CHARS:
+        line = f"{line[:LINE_CHARS]}... [{len(line) - LINE_CHARS:,} more characters]"
+    return line
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    if "\ud800" <= char <= "\udfff":  # an undecodable byte, kept by surrogateescape
+        return "\ufffd"
+    return f"\\x{ord(char):02x}"
+
+
+def _bounded(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit:,} characters omitted ...]\n{text[-half:]}"
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _stamp(timestamp: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(timestamp))
+
+
+def _status_word(status: str, result: RunResult) -> str:
+    if status == "test":
+        return "TEST"
+    if status == "failure":
+        return "FAILED"
+    return "ERRORS" if result.error_reported else "OK"
