@@ -1,0 +1,172 @@
+"""The command line: ``lognotify [OPTIONS] -- COMMAND [ARGS...]``; ``main(argv) -> int``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from lognotify import __version__
+from lognotify.capture import Capture
+from lognotify.errors import ConfigError
+from lognotify.notify import notify, say, should_notify
+from lognotify.result import RunResult
+from lognotify.runner import run_command
+from lognotify.settings import (
+    FLAGS,
+    NOTIFY_CHOICES,
+    SECURITY_CHOICES,
+    load_settings,
+    unknown_env,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+CONFIG_ERROR_EXIT = 2
+
+EPILOG = """\
+examples:
+  lognotify -- /app/sync.sh --full
+      run sync.sh; if it fails, mail its output to $LOGNOTIFY_TO
+  lognotify --to ops@example.com --smtp-host smtp.example.com --timeout 30m -- pg_dump mydb
+  lognotify --dry-run -- sh -c 'echo oops; exit 3'
+      run the command, then print the report it would have mailed
+  lognotify --test-email --to ops@example.com --smtp-host smtp.example.com
+      send a sample report to check the mail settings (exit 0 when the server accepted it)
+
+Every option can also be set as LOGNOTIFY_<NAME> in the environment (or LOGNOTIFY_<NAME>_FILE,
+naming a file that holds the value). Exit status: the command's own; 128+N when killed by
+signal N; 124 after --timeout; 127 command not found; 126 not executable; 2 bad settings.
+"""
+
+_HELP = {
+    "to": ("ADDR", "recipient(s), comma-separated; repeatable"),
+    "sender": ("ADDR", "From address (default lognotify@<hostname>)"),
+    "smtp_host": ("HOST", "SMTP server; without one the report is written to the outbox"),
+    "smtp_port": ("PORT", "SMTP port (default 587 starttls, 465 ssl, 25 none)"),
+    "smtp_security": ("MODE", f"{', '.join(SECURITY_CHOICES)} (default starttls)"),
+    "smtp_user": ("USER", "SMTP user"),
+    "smtp_password": ("FILE", "file holding the SMTP password"),
+    "smtp_ca_file": ("PEM", "CA bundle to verify the server (default: system trust store)"),
+    "smtp_timeout": ("SECONDS", "timeout per SMTP attempt (default 10)"),
+    "delivery_timeout": ("SECONDS", "time for all delivery attempts together (default 60)"),
+    "notify_on": ("WHEN", f"{', '.join(NOTIFY_CHOICES)} (default failure)"),
+    "job_name": ("NAME", "job name (default: the CronJob's name, else the command's)"),
+    "subject": ("TEMPLATE", "subject line, a Jinja template string"),
+    "template_dir": ("DIR", "directory with subject.txt.j2, body.txt.j2, body.html.j2"),
+    "max_bytes": ("BYTES", "output kept for the report: head and tail (default 1048576)"),
+    "outbox": ("DIR", "directory for .eml files (default $TMPDIR/lognotify-outbox)"),
+    "redact": ("REGEX", "also redact what this regular expression matches; repeatable"),
+    "timeout": ("SECONDS", "stop the command after this long (exit 124)"),
+    "kill_grace": ("SECONDS", "SIGKILL what is left this long after SIGTERM (default 10)"),
+}
+_REPEATABLE = {"to", "redact"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        say(f"{message} (see lognotify --help)")
+        raise SystemExit(CONFIG_ERROR_EXIT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lognotify",
+        usage="lognotify [OPTIONS] -- COMMAND [ARGS...]",
+        description="Run COMMAND as if lognotify were not there; mail its output when it fails.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    settings = parser.add_argument_group("settings (each also LOGNOTIFY_<NAME>)")
+    for keyword, flag in FLAGS.items():
+        metavar, text = _HELP[keyword]
+        settings.add_argument(
+            flag,
+            dest=keyword,
+            metavar=metavar,
+            help=text,
+            action="append" if keyword in _REPEATABLE else "store",
+        )
+    modes = parser.add_argument_group("modes")
+    modes.add_argument(
+        "--test-email", action="store_true", help="send a sample report and exit 0 or 1"
+    )
+    modes.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the report after the command's output instead of sending it",
+    )
+    modes.add_argument("--version", action="version", version=f"lognotify {__version__}")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run lognotify with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:
+        split = argv.index("--")
+        options, command = argv[:split], argv[split + 1 :]
+    else:
+        options, command = argv, []
+    args = _parser().parse_args(options)
+    command = command or [word for word in args.command if word != "--"]
+    overrides = {keyword: getattr(args, keyword) for keyword in FLAGS}
+    try:
+        settings = load_settings(overrides, origin="flag")
+    except ConfigError as exc:
+        say(str(exc))
+        return CONFIG_ERROR_EXIT
+    for warning in unknown_env():
+        say(warning)
+    if args.test_email:
+        if command:
+            say("--test-email takes no command")
+            return CONFIG_ERROR_EXIT
+        return _test_email(settings)
+    if not command:
+        say("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see lognotify --help)")
+        return CONFIG_ERROR_EXIT
+
+    sys.stdout.flush()
+    result = run_command(
+        command,
+        Capture(settings.max_bytes),
+        timeout=settings.timeout,
+        kill_grace=settings.kill_grace,
+    )
+    if result.note:
+        say(result.note)
+    if result.timed_out:
+        say(f"{result.reason}")
+    if args.dry_run:
+        if should_notify(settings.notify_on, result):
+            notify(result, settings, dry_run=sys.stdout.buffer)
+        else:
+            say(f"no report: the run {'failed' if result.failed else 'succeeded'} "
+                f"and notify_on is {settings.notify_on}")
+    elif should_notify(settings.notify_on, result):
+        notify(result, settings)
+    return result.exit_code
+
+
+def _test_email(settings: object) -> int:
+    from lognotify.capture import STDERR
+
+    now = time.time()
+    sample = Capture()
+    sample.append(b"This is what the output of a job looks like in a report.\n")
+    sample.append(b"An error line written to stderr is highlighted.\n", STDERR)
+    result = RunResult(
+        mode="test",
+        command="lognotify --test-email",
+        program="lognotify-test",
+        exit_code=0,
+        started=now,
+        ended=now,
+        output=sample.snapshot(),
+    )
+    outcome = notify(result, settings, status="test")  # type: ignore[arg-type]
+    return 0 if outcome is not None and outcome.ok else 1

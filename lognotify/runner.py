@@ -1,0 +1,362 @@
+"""Run a command as if lognotify were not there, and capture what it printed.
+
+The command runs directly (no shell) in its own process group. Its stdout and stderr come
+through pipes that one epoll loop reads as raw bytes and writes on to our own stdout and
+stderr at once: no decoding, no line buffering, so ``kubectl logs`` shows exactly what the
+command wrote, when it wrote it. The same bytes go into the bounded capture. Signals sent to
+lognotify are passed on to the whole group; after SIGTERM or a timeout, what is still alive
+``kill_grace`` seconds later gets SIGKILL. Running as PID 1, orphans are reaped as they exit,
+and the command's own status is never lost to that reaping.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import shlex
+import signal
+import time
+
+from lognotify.capture import STDERR, STDOUT, Capture
+from lognotify.result import RunResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+FORWARDED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+TIMEOUT_EXIT = 124
+NOT_EXECUTABLE_EXIT = 126
+NOT_FOUND_EXIT = 127
+CHUNK = 1 << 20
+PIPE_SIZE = 1 << 20
+# After the command exits, how long to keep reading what its leftovers still write.
+DRAIN_SECONDS = 0.5
+# How often to look whether the group is gone, while waiting to SIGKILL it.
+GROUP_POLL = 0.05
+
+
+def run_command(
+    argv: Sequence[str],
+    capture: Capture,
+    *,
+    timeout: float | None = None,
+    kill_grace: float = 10.0,
+    stdout_fd: int = 1,
+    stderr_fd: int = 2,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    is_init: bool | None = None,
+) -> RunResult:
+    """Run ``argv`` to its end, passing its output through and into ``capture``."""
+    runner = _Runner(
+        capture,
+        timeout=timeout,
+        kill_grace=kill_grace,
+        outputs={STDOUT: stdout_fd, STDERR: stderr_fd},
+        clock=clock,
+        is_init=os.getpid() == 1 if is_init is None else is_init,
+    )
+    return runner.run(list(argv), os.environ if env is None else env)
+
+
+class _Runner:
+    def __init__(
+        self,
+        capture: Capture,
+        *,
+        timeout: float | None,
+        kill_grace: float,
+        outputs: dict[int, int],
+        clock: Callable[[], float],
+        is_init: bool,
+    ) -> None:
+        self.capture = capture
+        self.timeout = timeout
+        self.kill_grace = kill_grace
+        self.outputs = outputs
+        self.clock = clock
+        self.is_init = is_init
+        self.pid: int | None = None
+        self.status: int | None = None
+        self.pending: list[int] = []  # signals that arrived before the command started
+        self.kill_at: float | None = None
+        self.timed_out = False
+        self.stderr_seen = False
+
+    # --- signals -------------------------------------------------------------------------
+
+    def _forward(self, signum: int, frame: object) -> None:
+        if signum == signal.SIGTERM and self.kill_at is None:
+            self.kill_at = self.clock() + self.kill_grace
+        if self.pid is None:
+            self.pending.append(signum)
+        else:
+            self._signal_group(signum)
+
+    def _signal_group(self, signum: int) -> None:
+        assert self.pid is not None
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is gone already
+
+    def _group_alive(self) -> bool:
+        assert self.pid is not None
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def _install(self, wake_fd: int) -> dict[int, object]:
+        saved: dict[int, object] = {}
+        for signum in FORWARDED:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN:
+                continue  # ignored where we were started: the command inherits that, as it would
+            saved[signum] = previous
+            signal.signal(signum, self._forward)
+        saved[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        saved[-1] = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
+        return saved
+
+    @staticmethod
+    def _restore(saved: dict[int, object]) -> None:
+        signal.set_wakeup_fd(saved.pop(-1))  # type: ignore[arg-type]
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    # --- the run -------------------------------------------------------------------------
+
+    def run(self, argv: list[str], env: Mapping[str, str]) -> RunResult:
+        started, start_clock = time.time(), self.clock()
+        command, program = shlex.join(argv), os.path.basename(argv[0]) if argv else ""
+        pipes = {STDOUT: _pipe(), STDERR: _pipe()}
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        saved = self._install(wake_w)
+        note = None
+        try:
+            try:
+                self.pid = os.posix_spawnp(
+                    argv[0],
+                    argv,
+                    env,
+                    file_actions=[
+                        (os.POSIX_SPAWN_DUP2, pipes[STDOUT][1], 1),
+                        (os.POSIX_SPAWN_DUP2, pipes[STDERR][1], 2),
+                    ],
+                    setpgroup=0,
+                    # Python ignores these two; a command must start with them at default.
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+                )
+            except OSError as exc:
+                exit_code, note = _spawn_failure(argv[0], exc)
+            for _, write_end in pipes.values():
+                os.close(write_end)
+            if self.pid is not None:
+                for signum in self.pending:
+                    self._signal_group(signum)
+                exit_code = self._loop({pipes[s][0]: s for s in pipes}, wake_r, start_clock)
+            else:
+                for read_end, _ in pipes.values():
+                    os.close(read_end)
+        finally:
+            self._restore(saved)
+            os.close(wake_r)
+            os.close(wake_w)
+        sig = None
+        if self.status is not None and os.WIFSIGNALED(self.status):
+            sig = os.WTERMSIG(self.status)
+        return RunResult(
+            mode="command",
+            command=command,
+            program=program,
+            exit_code=exit_code,
+            signal=sig,
+            timed_out=self.timed_out,
+            timeout=self.timeout,
+            note=note,
+            started=started,
+            ended=time.time(),
+            output=self.capture.snapshot(),
+            error_reported=self.stderr_seen,
+        )
+
+    def _loop(self, readers: dict[int, int], wake_r: int, start_clock: float) -> int:
+        clock = self.clock
+        poller = select.epoll()
+        for fd in readers:
+            poller.register(fd, select.EPOLLIN)
+        poller.register(wake_r, select.EPOLLIN)
+        deadline = None if self.timeout is None else start_clock + self.timeout
+        drain_until: float | None = None
+        try:
+            while True:
+                now = clock()
+                if deadline is not None and now >= deadline and not self.timed_out:
+                    self.timed_out = True
+                    self.kill_at = now + self.kill_grace
+                    self._signal_group(signal.SIGTERM)
+                if self.kill_at is not None and now >= self.kill_at:
+                    self._signal_group(signal.SIGKILL)
+                    self.kill_at = None
+                if self.status is None:
+                    self._reap()
+                if self.status is not None:
+                    if drain_until is None:
+                        drain_until = now + DRAIN_SECONDS
+                    if not readers or now >= drain_until:
+                        self._sweep(readers, poller)
+                        if self.kill_at is None or not self._group_alive():
+                            break
+                wait = self._next_wait(now, deadline, drain_until)
+                for fd, _ in poller.poll(wait):
+                    if fd == wake_r:
+                        _empty(wake_r)
+                    elif fd in readers:
+                        self._pump(fd, readers, poller)
+        finally:
+            poller.close()
+            for fd in readers:
+                os.close(fd)
+        assert self.status is not None
+        if self.timed_out:
+            return TIMEOUT_EXIT
+        code = os.waitstatus_to_exitcode(self.status)
+        return 128 - code if code < 0 else code
+
+    def _next_wait(self, now: float, deadline: float | None, drain_until: float | None) -> float:
+        waits = [1.0]  # a safety net; SIGCHLD normally wakes us at once
+        if deadline is not None and not self.timed_out:
+            waits.append(deadline - now)
+        if self.kill_at is not None:
+            waits.append(self.kill_at - now)
+            if self.status is not None:
+                waits.append(GROUP_POLL)
+        if drain_until is not None:
+            waits.append(drain_until - now)
+        return max(min(waits), 0.0)
+
+    def _pump(self, fd: int, readers: dict[int, int], poller: select.epoll) -> None:
+        stream = readers[fd]
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        if not data:
+            poller.unregister(fd)
+            os.close(fd)
+            del readers[fd]
+            return
+        if stream == STDERR:
+            self.stderr_seen = True
+        out = self.outputs.get(stream)
+        if out is not None and not _write_all(out, data):
+            # Our reader went away: close the pipe, so the command meets a closed pipe too,
+            # as it would have without us.
+            self.outputs.pop(stream)
+            poller.unregister(fd)
+            os.close(fd)
+            del readers[fd]
+        self.capture.append(data, stream)
+
+    def _sweep(self, readers: dict[int, int], poller: select.epoll) -> None:
+        """Read what is already in the pipes, without waiting for more."""
+        for fd in list(readers):
+            for _ in range(64):
+                if fd not in readers:
+                    break
+                try:
+                    data = os.read(fd, CHUNK)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
+                stream = readers[fd]
+                if stream == STDERR:
+                    self.stderr_seen = True
+                out = self.outputs.get(stream)
+                if out is not None:
+                    _write_all(out, data)
+                self.capture.append(data, stream)
+
+    def _reap(self) -> None:
+        assert self.pid is not None
+        if not self.is_init:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == self.pid:
+                self.status = status
+            return
+        # As PID 1, orphans of the whole container are ours to reap. waitpid(-1) may return
+        # our own command among them: keep its status, never drop it.
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid:
+                self.status = status
+
+
+def _pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        # A large pipe means fewer, larger reads: less CPU per byte passed through.
+        fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # above /proc/sys/fs/pipe-max-size for an unprivileged user: keep the default
+    os.set_blocking(read_end, False)
+    return read_end, write_end
+
+
+def _empty(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    """Write all of ``data``; False when the reader is gone (EPIPE, or fd closed)."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:  # our own stdout may be non-blocking: wait until it drains
+            select.select([], [fd], [])
+            continue
+        except InterruptedError:
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
+                return False
+            raise
+        view = view[written:]
+    return True
+
+
+def _spawn_failure(command: str, exc: OSError) -> tuple[int, str]:
+    if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
+        return NOT_FOUND_EXIT, f"command not found: {command}"
+    reason = {
+        errno.EACCES: "permission denied",
+        errno.ENOEXEC: "exec format error",
+        errno.EISDIR: "is a directory",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    return NOT_EXECUTABLE_EXIT, f"cannot execute {command}: {reason}"
