@@ -9,7 +9,7 @@ the lines a command wrote to stderr.
 
 from __future__ import annotations
 
-import threading
+from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from collections import deque
 
 from lognotify._frozen import Frozen
@@ -97,7 +97,7 @@ class Capture:
         self._omitted_bytes = 0
         self._omitted_lines = 0
         self._total = 0
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def __len__(self) -> int:
         return self._total

@@ -144,12 +144,13 @@ class Settings(Frozen):
 
 # --- parsers: (value, where) -> typed value, or ConfigError naming `where` -------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+# Patterns are compiled on first use (re caches them): lognotify -- true must start fast.
+_CONTROL = r"[\x00-\x1f\x7f\x85\u2028\u2029]"
 _ADDR_SPEC = r"[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+"
-_ADDRESS = re.compile(rf'(?:{_ADDR_SPEC}|[^<>"]*<{_ADDR_SPEC}>|"[^"]*"\s*<{_ADDR_SPEC}>)')
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?")
+_ADDRESS = rf'(?:{_ADDR_SPEC}|[^<>"]*<{_ADDR_SPEC}>|"[^"]*"\s*<{_ADDR_SPEC}>)'
+_DURATION = r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?"
 _DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_SIZE = re.compile(r"(\d+)\s*(?:([kmg])(?:i?b)?|b)?", re.IGNORECASE)
+_SIZE = r"(?i)(\d+)\s*(?:([kmg])(?:i?b)?|b)?"
 _SIZE_UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -161,7 +162,7 @@ def _text(value: object, where: str) -> str:
 
 def _single_line(value: object, where: str) -> str:
     text = _text(value, where).strip()
-    if _CONTROL.search(text):
+    if re.search(_CONTROL, text):
         raise ConfigError(f"{where}: must be a single line without control characters")
     return text
 
@@ -188,7 +189,7 @@ def _seconds(*, zero_ok: bool) -> Callable[[object, str], float]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             seconds = float(value)
         else:
-            match = _DURATION.fullmatch(str(value).strip())
+            match = re.fullmatch(_DURATION, str(value).strip())
             if not match:
                 raise ConfigError(
                     f"{where}: expected a duration in seconds (like 30, 2.5, 90s, 5m, 1h), "
@@ -208,7 +209,7 @@ def _seconds(*, zero_ok: bool) -> Callable[[object, str], float]:
 def _size(value: object, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    match = _SIZE.fullmatch(str(value).strip())
+    match = re.fullmatch(_SIZE, str(value).strip())
     if not match:
         raise ConfigError(
             f"{where}: expected a size in bytes (like 1048576, 512K, 1M), got {value!r}"
@@ -229,10 +230,10 @@ def _addresses(value: object, where: str) -> tuple[str, ...]:
 
 def _address(value: object, where: str) -> str:
     text = _text(value, where)
-    if _CONTROL.search(text):
+    if re.search(_CONTROL, text):
         raise ConfigError(f"{where}: an address cannot contain line breaks or control characters")
     text = text.strip()
-    if text and not _ADDRESS.fullmatch(text):
+    if text and not re.fullmatch(_ADDRESS, text):
         raise ConfigError(f"{where}: expected an email address like ops@example.com, got {text!r}")
     return text
 
