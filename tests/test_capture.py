@@ -1,0 +1,102 @@
+"""The bounded capture: head, tail and what was left out between them, at any volume."""
+
+from __future__ import annotations
+
+import threading
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lognotify.capture import HEAD_SHARE, MAX_MARKS, STDERR, STDOUT, Capture
+
+chunks = st.lists(
+    st.tuples(st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")), st.sampled_from([STDOUT, STDERR])),
+    max_size=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(max_bytes=st.integers(min_value=0, max_value=2000), parts=chunks)
+def test_head_and_tail_are_the_first_and_last_bytes_and_the_rest_is_counted(
+    max_bytes: int, parts: list[tuple[bytes, int]]
+) -> None:
+    capture = Capture(max_bytes)
+    everything = b""
+    for data, stream in parts:
+        capture.append(data, stream)
+        everything += data
+    snap = capture.snapshot()
+    head_limit = int(max_bytes * HEAD_SHARE)
+    tail_limit = max_bytes - head_limit
+    assert snap.head == everything[:head_limit]
+    rest = everything[len(snap.head) :]
+    assert snap.tail == (rest[max(len(rest) - tail_limit, 0) :] if tail_limit else b"")
+    omitted = everything[len(snap.head) : len(everything) - len(snap.tail)]
+    assert snap.omitted_bytes == len(omitted)
+    assert snap.omitted_lines == omitted.count(b"\n")
+    assert snap.total_bytes == len(everything) == len(capture)
+    assert len(snap.head) + len(snap.tail) <= max_bytes
+    if len(everything) <= max_bytes:
+        assert snap.data == everything
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=chunks)
+def test_each_byte_remembers_its_stream(parts: list[tuple[bytes, int]]) -> None:
+    capture = Capture(1000)
+    owners = b""
+    for data, stream in parts:
+        capture.append(data, stream)
+        owners += bytes([stream]) * len(data)
+    snap = capture.snapshot()
+
+    def expand(part: bytes, marks: tuple[tuple[int, int], ...]) -> bytes:
+        out = bytearray()
+        for index, (start, stream) in enumerate(marks):
+            end = marks[index + 1][0] if index + 1 < len(marks) else len(part)
+            out += bytes([stream]) * (end - start)
+        return bytes(out)
+
+    assert expand(snap.head, snap.head_marks) == owners[: len(snap.head)]
+    if snap.tail:
+        assert expand(snap.tail, snap.tail_marks) == owners[len(owners) - len(snap.tail) :]
+
+
+def test_memory_stays_at_max_bytes_whatever_flows_through() -> None:
+    capture = Capture(64 * 1024)
+    line = b"2026-01-01T00:00:00Z INFO etl: processed record 12345 of batch 42\n"
+    block = line * 2000
+    for index in range(2000):  # about 270 MB
+        capture.append(block, STDERR if index % 7 == 0 else STDOUT)
+    held = len(capture._head) + len(capture._tail)
+    assert held == 64 * 1024
+    assert len(capture._tail_marks) <= MAX_MARKS and len(capture._head_marks) <= MAX_MARKS
+    snap = capture.snapshot()
+    assert snap.omitted_lines == snap.omitted_bytes // len(line) or snap.omitted_lines > 0
+    assert snap.total_bytes == len(block) * 2000
+
+
+def test_a_single_append_larger_than_the_capture_keeps_its_start_and_end() -> None:
+    capture = Capture(100)
+    data = bytes(range(256)) * 40
+    capture.append(data)
+    snap = capture.snapshot()
+    assert snap.head == data[:25] and snap.tail == data[-75:]
+    assert snap.omitted_bytes == len(data) - 100
+
+
+def test_appends_from_many_threads_are_never_torn() -> None:
+    capture = Capture(10_000_000)
+    records = [f"thread {n} record {i}\n".encode() for n in range(8) for i in range(2000)]
+
+    def write(n: int) -> None:
+        for i in range(2000):
+            capture.append(f"thread {n} record {i}\n".encode())
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = capture.snapshot().data.splitlines(keepends=True)
+    assert sorted(lines) == sorted(records)

@@ -1,0 +1,467 @@
+"""deliver(): smtplib under one tenacity policy, against real SMTP servers on 127.0.0.1.
+
+Waiting between attempts goes through an injected ``sleep`` that only records, so the suite
+never sleeps for real; only the tests about timeouts take (bounded) real time.
+"""
+
+from __future__ import annotations
+
+import calendar
+import email
+import email.policy
+import gzip
+import socket
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from smtp_servers import ALWAYS, DROP_POINTS, BaseSMTPServer, ScriptedServer, Sink
+
+from lognotify.capture import Capture
+from lognotify.delivery import Delivered, deliver
+from lognotify.message import compose
+from lognotify.report import render
+from lognotify.result import RunResult
+from lognotify.settings import Settings, SmtpSettings, load_settings
+
+# A warning is an error here: under PYTHONWARNINGS=error it would cost the user the report.
+pytestmark = [pytest.mark.timeout(30), pytest.mark.filterwarnings("error")]
+
+Scripted = Callable[..., ScriptedServer]
+
+STARTED = calendar.timegm((2024, 5, 17, 3, 4, 5))
+OUTPUT = b"loading batch 42\nTraceback (most recent call last):\nValueError: boom\n"
+TO = ("ops@example.com", "oncall@example.com")
+SENDER = "lognotify@example.com"
+
+
+class Sleeps:
+    """An injected ``sleep``: records how long it was asked to wait, waits not at all."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def settings_for(
+    server: BaseSMTPServer | None,
+    *,
+    security: str = "none",
+    outbox: Path | None = None,
+    **overrides: object,
+) -> Settings:
+    given: dict[str, object] = {
+        "to": ",".join(TO),
+        "sender": SENDER,
+        "job_name": "nightly-etl",
+        "smtp_security": security,
+        "smtp_timeout": 5,
+        "delivery_timeout": 20,
+    }
+    if server is not None:
+        given.update(smtp_host=server.host, smtp_port=server.port)
+    if outbox is not None:
+        given["outbox"] = str(outbox)
+    given.update(overrides)
+    return load_settings(given, {})  # an explicit environ: the developer's does not leak in
+
+
+def report_message(settings: Settings, output: bytes = OUTPUT) -> EmailMessage:
+    capture = Capture(settings.max_bytes)
+    capture.append(output)
+    result = RunResult(
+        mode="cli",
+        command="/app/sync.sh --full",
+        program="sync.sh",
+        exit_code=3,
+        started=STARTED,
+        ended=STARTED + 2,
+        output=capture.snapshot(),
+    )
+    return compose(render(result, settings, environ={}, hostname="worker-1"), settings)
+
+
+def send_report(
+    settings: Settings, sleeps: Callable[[float], None], output: bytes = OUTPUT
+) -> tuple[Delivered, EmailMessage]:
+    message = report_message(settings, output)
+    return deliver(message, settings, sleep=sleeps), message
+
+
+def assert_is_the_report(message: EmailMessage, output: bytes = OUTPUT) -> None:
+    """What the recipient sees: the contract's headers, text + HTML, the gzipped log."""
+    assert message["Subject"] == "[lognotify] FAILED nightly-etl (exit 3) on worker-1"
+    assert message["From"] == SENDER
+    assert [a.addr_spec for a in message["To"].addresses] == list(TO)
+    assert message["Date"] and message["Message-ID"]
+    assert message["X-Lognotify-Job"] == "nightly-etl"
+    assert message["X-Lognotify-Status"] == "failure"
+    assert message["X-Lognotify-Exit-Code"] == "3"
+    body = message if not output else next(
+        p for p in message.iter_parts() if p.get_content_type() == "multipart/alternative"
+    )
+    assert body.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in body.iter_parts()] == ["text/plain", "text/html"]
+    assert "nightly-etl" in body.get_body(("plain",)).get_content()
+    assert "nightly-etl" in body.get_body(("html",)).get_content()
+    attached = list(message.iter_attachments())
+    if not output:
+        assert attached == []
+        return
+    (log,) = attached
+    assert log.get_filename() == "nightly-etl-20240517T030405Z.log.gz"
+    assert gzip.decompress(log.get_content()) == output
+
+
+def outbox_files(outbox: Path) -> list[Path]:
+    return sorted(outbox.glob("*.eml")) if outbox.exists() else []
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- it arrives, once, whole -----------------------------------------------------------------
+
+
+def test_report_arrives_once_through_a_plain_server(smtp_sink: Sink, sleeps: Sleeps) -> None:
+    settings = settings_for(smtp_sink, security="none")
+
+    delivered, _ = send_report(settings, sleeps)
+
+    assert delivered.sent and delivered.ok and delivered.attempts == 1
+    assert delivered.summary() == f"lognotify: report sent to {', '.join(TO)}"
+    (arrived,) = smtp_sink.wait_for_messages(1)
+    assert arrived.mail_from == SENDER
+    assert arrived.rcpt_tos == list(TO)
+    assert not arrived.tls
+    assert_is_the_report(arrived.message)
+    assert smtp_sink.connections == 1 and sleeps.calls == []
+
+
+def test_report_arrives_over_starttls_with_auth_and_the_test_ca(
+    smtp_starttls: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps
+) -> None:
+    settings = settings_for(
+        smtp_starttls,
+        security="starttls",
+        smtp_user="user",
+        smtp_password="secret",
+        smtp_ca_file=smtp_ca_file,
+    )
+
+    delivered, _ = send_report(settings, sleeps)
+
+    assert delivered.sent and delivered.attempts == 1, delivered
+    (arrived,) = smtp_starttls.wait_for_messages(1)
+    assert arrived.tls and arrived.auth_user == "user"
+    assert_is_the_report(arrived.message)
+
+
+def test_report_arrives_over_implicit_tls(
+    smtp_ssl: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps
+) -> None:
+    settings = settings_for(
+        smtp_ssl,
+        security="ssl",
+        smtp_user="user",
+        smtp_password="secret",
+        smtp_ca_file=smtp_ca_file,
+    )
+
+    delivered, _ = send_report(settings, sleeps)
+
+    assert delivered.sent and delivered.attempts == 1, delivered
+    (arrived,) = smtp_ssl.wait_for_messages(1)
+    assert arrived.tls and arrived.auth_user == "user"
+    assert_is_the_report(arrived.message)
+
+
+def test_empty_output_arrives_without_attachment(smtp_sink: Sink, sleeps: Sleeps) -> None:
+    delivered, _ = send_report(settings_for(smtp_sink), sleeps, output=b"")
+
+    assert delivered.sent
+    (arrived,) = smtp_sink.wait_for_messages(1)
+    assert_is_the_report(arrived.message, output=b"")
+
+
+def test_no_smtp_host_writes_the_report_to_the_outbox(tmp_path: Path, sleeps: Sleeps) -> None:
+    outbox = tmp_path / "outbox"
+    delivered, message = send_report(settings_for(None, outbox=outbox), sleeps)
+
+    (path,) = outbox_files(outbox)
+    assert delivered.ok and not delivered.sent and delivered.outbox == str(path)
+    assert str(path) in delivered.summary()
+    assert path.read_bytes() == message.as_bytes()
+    assert path.stat().st_mode & 0o077 == 0  # reports hold logs: only the owner reads them
+    assert_is_the_report(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
+
+
+# --- transient failures: retried, delivered once, same Message-ID ----------------------------
+
+
+def test_451_on_data_is_retried_and_delivered_once(smtp_scripted: Scripted, sleeps: Sleeps) -> None:
+    server = smtp_scripted(data_reply="451 4.3.0 Try again later", data_reply_times=1)
+
+    delivered, message = send_report(settings_for(server), sleeps)
+
+    assert delivered.sent and delivered.attempts == 2, delivered
+    assert delivered.summary().endswith("after 2 attempts")
+    assert server.data_attempts == 2
+    (arrived,) = server.wait_for_messages(1)
+    assert_is_the_report(arrived.message)
+    ids = {d.message["Message-ID"] for d in server.received}
+    assert len(server.received) == 2 and ids == {message["Message-ID"]}
+    (wait,) = sleeps.calls  # exponential backoff with jitter, starting at half a second
+    assert 0.5 <= wait <= 1.5
+
+
+@pytest.mark.parametrize("drop_at", DROP_POINTS)
+def test_a_connection_dropped_mid_session_is_retried_and_delivered_once(
+    smtp_scripted: Scripted, sleeps: Sleeps, drop_at: str
+) -> None:
+    server = smtp_scripted(drop_connections=1, drop_at=drop_at)
+
+    delivered, message = send_report(settings_for(server), sleeps)
+
+    assert delivered.sent and delivered.attempts == 2, delivered
+    assert server.connections == 2
+    (arrived,) = server.wait_for_messages(1)
+    assert arrived.connection == 2
+    assert_is_the_report(arrived.message)
+    assert {d.message["Message-ID"] for d in server.received} == {message["Message-ID"]}
+    assert len(sleeps.calls) == 1
+
+
+def test_several_transient_failures_back_off_exponentially(
+    smtp_scripted: Scripted, sleeps: Sleeps
+) -> None:
+    server = smtp_scripted(data_reply="421 4.7.0 Busy", data_reply_times=3)
+
+    delivered, _ = send_report(settings_for(server), sleeps)
+
+    assert delivered.sent and delivered.attempts == 4
+    assert len(server.wait_for_messages(1)) == 1 and server.data_attempts == 4
+    assert len(sleeps.calls) == 3
+    for attempt, wait in enumerate(sleeps.calls):
+        assert 0.5 * 2**attempt <= wait <= 0.5 * 2**attempt + 1
+
+
+# --- permanent failures: one attempt, the server's reason, the outbox ------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["554 5.7.1 Message rejected by policy", "552 5.3.4 Message too big for system"],
+)
+def test_5xx_on_data_is_not_retried(
+    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path, reply: str
+) -> None:
+    server = smtp_scripted(data_reply=reply)
+
+    delivered, message = send_report(settings_for(server, outbox=tmp_path), sleeps)
+
+    assert not delivered.sent and not delivered.ok
+    assert reply in (delivered.error or "")
+    assert "1 attempt" in (delivered.error or "")
+    assert server.connections == 1 and server.data_attempts == 1 and server.messages == []
+    assert sleeps.calls == []
+    (saved,) = outbox_files(tmp_path)
+    assert delivered.outbox == str(saved)
+    assert saved.read_bytes() == message.as_bytes()
+    assert delivered.summary().startswith("lognotify: could not send the report: ")
+    assert str(saved) in delivered.summary()
+
+
+def test_refused_authentication_is_not_retried(
+    smtp_scripted: Scripted, smtp_ca_file: str, sleeps: Sleeps
+) -> None:
+    server = smtp_scripted(
+        tls="starttls", username="user", password="secret", reject_auth_connections=ALWAYS
+    )
+    settings = settings_for(
+        server,
+        security="starttls",
+        smtp_user="user",
+        smtp_password="secret",
+        smtp_ca_file=smtp_ca_file,
+    )
+
+    delivered, _ = send_report(settings, sleeps)
+
+    assert not delivered.sent
+    assert "535" in (delivered.error or "")
+    assert "secret" not in delivered.summary()
+    # one connection; smtplib tries each offered mechanism once (PLAIN, LOGIN), no more
+    assert server.connections == 1 and 1 <= server.auth_attempts <= 2
+    assert server.received == [] and sleeps.calls == []
+
+
+# --- nothing hangs ---------------------------------------------------------------------------
+
+
+def test_a_server_that_never_greets_costs_one_smtp_timeout(
+    smtp_scripted: Scripted, sleeps: Sleeps
+) -> None:
+    server = smtp_scripted(no_greeting_connections=1)
+    settings = settings_for(server, smtp_timeout=1, delivery_timeout=30)
+
+    start = time.monotonic()
+    delivered, _ = send_report(settings, sleeps)
+    elapsed = time.monotonic() - start
+
+    assert delivered.sent and delivered.attempts == 2, delivered
+    assert 0.9 <= elapsed < 4
+    assert len(server.wait_for_messages(1)) == 1
+
+
+def test_a_server_that_never_greets_is_abandoned_at_the_delivery_timeout(
+    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    server = smtp_scripted(no_greeting_connections=ALWAYS)
+    settings = settings_for(server, smtp_timeout=30, delivery_timeout=1.5, outbox=tmp_path)
+
+    start = time.monotonic()
+    delivered, _ = send_report(settings, sleeps)
+    elapsed = time.monotonic() - start
+
+    assert not delivered.sent
+    assert "timed out" in (delivered.error or "")
+    assert 1.4 <= elapsed < 5
+    assert len(outbox_files(tmp_path)) == 1
+
+
+def test_a_server_that_stalls_after_data_costs_one_smtp_timeout(
+    smtp_scripted: Scripted, sleeps: Sleeps
+) -> None:
+    server = smtp_scripted(stall_data_times=1)
+    settings = settings_for(server, smtp_timeout=1, delivery_timeout=30)
+
+    start = time.monotonic()
+    delivered, _ = send_report(settings, sleeps)
+    elapsed = time.monotonic() - start
+
+    assert delivered.sent and delivered.attempts == 2, delivered
+    assert 0.9 <= elapsed < 4
+    assert len(server.wait_for_messages(1)) == 1
+
+
+def test_a_server_that_stalls_after_data_is_abandoned_at_the_delivery_timeout(
+    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    server = smtp_scripted(stall_data_times=ALWAYS)
+    settings = settings_for(server, smtp_timeout=30, delivery_timeout=1.5, outbox=tmp_path)
+
+    start = time.monotonic()
+    delivered, _ = send_report(settings, sleeps)
+    elapsed = time.monotonic() - start
+
+    assert not delivered.sent
+    assert "timed out" in (delivered.error or "")
+    assert 1.4 <= elapsed < 5
+    assert server.messages == [] and len(outbox_files(tmp_path)) == 1
+
+
+# --- TLS is never given up -------------------------------------------------------------------
+
+
+def test_an_untrusted_certificate_is_refused_and_not_retried(
+    smtp_starttls_untrusted: BaseSMTPServer, sleeps: Sleeps
+) -> None:
+    server = smtp_starttls_untrusted
+    settings = settings_for(
+        server,
+        security="starttls",
+        smtp_user="user",
+        smtp_password="secret",
+        smtp_ca_file=server.ca_file,
+    )
+
+    delivered, _ = send_report(settings, sleeps)
+
+    assert not delivered.sent
+    assert "certificate" in (delivered.error or "")
+    assert server.connections == 1 and server.auth_attempts == 0
+    assert server.received == [] and sleeps.calls == []
+
+
+def test_an_untrusted_certificate_is_refused_over_implicit_tls(
+    smtp_scripted: Scripted, smtp_ca_file: str, sleeps: Sleeps
+) -> None:
+    server = smtp_scripted(tls="implicit", untrusted=True)
+    settings = settings_for(server, security="ssl", smtp_ca_file=smtp_ca_file)
+
+    delivered, _ = send_report(settings, sleeps)
+
+    assert not delivered.sent
+    assert "certificate" in (delivered.error or "")
+    assert server.received == [] and sleeps.calls == []
+
+
+def test_starttls_required_but_not_offered_never_falls_back_to_plain_text(
+    smtp_sink: Sink, sleeps: Sleeps
+) -> None:
+    delivered, _ = send_report(settings_for(smtp_sink, security="starttls"), sleeps)
+
+    assert not delivered.sent
+    assert "STARTTLS" in (delivered.error or "")
+    assert smtp_sink.received == [] and smtp_sink.data_attempts == 0
+    assert smtp_sink.connections == 1 and sleeps.calls == []
+
+
+def test_implicit_tls_against_a_plain_server_never_falls_back_to_plain_text(
+    smtp_sink: Sink, sleeps: Sleeps
+) -> None:
+    delivered, _ = send_report(settings_for(smtp_sink, security="ssl"), sleeps)
+
+    assert not delivered.sent
+    assert smtp_sink.received == [] and smtp_sink.data_attempts == 0
+
+
+def test_credentials_are_never_sent_over_a_plain_connection(
+    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    # load_settings refuses this combination; the delivery layer refuses it on its own too.
+    server = smtp_scripted(username="user", password="hunter2-secret")
+    smtp = SmtpSettings(
+        host=server.host,
+        port=server.port,
+        security="none",
+        user="user",
+        password="hunter2-secret",
+        timeout=5,
+        delivery_timeout=10,
+    )
+    settings = Settings(to=TO, sender=SENDER, job_name="nightly-etl", smtp=smtp, outbox=str(tmp_path))
+
+    delivered, _ = send_report(settings, sleeps)
+
+    assert not delivered.sent
+    assert "unencrypted" in (delivered.error or "")
+    assert "hunter2-secret" not in delivered.summary()
+    assert server.auth_attempts == 0 and server.received == []
+    assert sleeps.calls == []
+    (saved,) = outbox_files(tmp_path)
+    assert b"hunter2-secret" not in saved.read_bytes()
+
+
+def test_connection_refused_is_transient() -> None:
+    # The end-to-end case (real waiting, bounded by delivery_timeout) is in test_cli_delivery.
+    from lognotify.delivery import describe, is_transient
+
+    port = closed_port()
+    with pytest.raises(ConnectionRefusedError) as caught:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert is_transient(caught.value)
+    assert describe(caught.value) == "connection refused"

@@ -1,0 +1,133 @@
+"""Rendering: templates, fallback, the output excerpt, headers and the size bound."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from lognotify.capture import STDERR, Capture
+from lognotify.message import compose
+from lognotify.report import render
+from lognotify.result import RunResult
+from lognotify.settings import load_settings
+
+
+def result_with(output: bytes = b"", *, exit_code: int = 3, streams: list[tuple[bytes, int]] | None = None, max_bytes: int = 1 << 20) -> RunResult:
+    capture = Capture(max_bytes)
+    for data, stream in streams or [(output, 1)]:
+        capture.append(data, stream)
+    return RunResult(
+        mode="command", command="sync.sh --full", program="sync.sh", exit_code=exit_code,
+        started=1_790_000_000.0, ended=1_790_000_062.5, output=capture.snapshot(),
+    )
+
+
+def test_the_default_subject_says_status_job_reason_and_where() -> None:
+    report = render(result_with(b"x\n"), load_settings({"job_name": "nightly-etl"}, {}), environ={"LOGNOTIFY_POD_NAME": "nightly-etl-29001230-x7k2p"})
+    assert report.subject == "[lognotify] FAILED nightly-etl (exit 3) on nightly-etl-29001230-x7k2p"
+
+
+def test_the_bodies_show_times_in_utc_iso_8601_and_the_duration() -> None:
+    report = render(result_with(b"x\n"), load_settings({}, {}), environ={})
+    for body in (report.text, report.html):
+        assert "2026-09-21T14:13:20Z" in body and "2026-09-21T14:14:22Z" in body
+        assert "1m 2s" in body
+
+
+def test_html_escapes_captured_text_and_marks_error_lines() -> None:
+    output = [(b"<script>alert('x')</script>\n", 1), (b"oops & <b>bold</b>\n", STDERR), (b"ERROR failed\n", 1)]
+    report = render(result_with(streams=output), load_settings({}, {}), environ={})
+    assert "<script>" not in report.html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in report.html
+    assert 'class="error stderr">oops &amp; &lt;b&gt;bold&lt;/b&gt;</span>' in report.html
+    assert 'class="error stdout">ERROR failed</span>' in report.html
+    assert "<script>alert('x')</script>" in report.text
+
+
+def test_a_large_output_shows_head_and_tail_with_what_was_omitted() -> None:
+    lines = b"".join(b"line %d\n" % n for n in range(200_000))
+    report = render(result_with(lines, max_bytes=100_000), load_settings({}, {}), environ={})
+    assert "line 0\n" in report.text and "line 199999\n" in report.text
+    assert "bytes (" in report.text and "lines) omitted ...]" in report.text
+    assert "line 100000\n" not in report.text
+
+
+def test_progress_bars_escapes_and_control_bytes_are_made_readable() -> None:
+    output = b"\x1b[31mred\x1b[0m\n0%\r50%\r100%\nnul\x00byte \xff\n"
+    report = render(result_with(output), load_settings({}, {}), environ={})
+    assert "red\n100%\nnul\\x00byte \ufffd\n" in report.text
+    assert report.log == output
+
+
+def test_custom_templates_replace_the_built_in_ones_one_by_one(tmp_path: Path) -> None:
+    (tmp_path / "subject.txt.j2").write_text("{{ job }} broke with {{ exit_code }}")
+    (tmp_path / "body.txt.j2").write_text("custom text for {{ job }}: {{ reason }}")
+    report = render(result_with(b"x\n"), load_settings({"template_dir": str(tmp_path), "job_name": "j"}, {}), environ={})
+    assert report.subject == "j broke with 3"
+    assert report.text == "custom text for j: exit status 3"
+    assert "<html>" in report.html  # the built-in HTML template still
+    assert report.template_errors == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("{% if %}", "TemplateSyntaxError"),
+        ("{{ no_such_variable }}", "UndefinedError"),
+        ("{{ 1 // 0 }}", "ZeroDivisionError"),
+    ],
+)
+def test_a_broken_template_falls_back_and_the_report_says_which_and_why(tmp_path: Path, source: str, why: str) -> None:
+    (tmp_path / "body.html.j2").write_text(source)
+    report = render(result_with(b"x\n"), load_settings({"template_dir": str(tmp_path)}, {}), environ={})
+    assert "<html>" in report.html
+    assert report.template_errors and report.template_errors[0].startswith(f"body.html.j2: {why}")
+    assert f"body.html.j2: {why}" in report.text and f"body.html.j2: {why}" in report.html
+
+
+def test_a_broken_subject_setting_falls_back_too() -> None:
+    report = render(result_with(b"x\n"), load_settings({"subject": "{{ oops", "job_name": "j"}, {}), environ={})
+    assert report.subject.startswith("[lognotify] FAILED j")
+    assert "LOGNOTIFY_SUBJECT" in report.text
+
+
+def test_line_breaks_in_anything_that_reaches_a_header_are_neutralised() -> None:
+    settings = load_settings({"job_name": "etl\r\nBcc: evil@example.com", "subject": "a\nb\u2028c {{ job }}"}, {})
+    message = compose(render(result_with(b"x\n"), settings, environ={}), settings)
+    raw = message.as_bytes()
+    assert b"\nBcc:" not in raw and b"\r\nBcc:" not in raw
+    assert message["Subject"] == "a b c etl Bcc: evil@example.com"
+    assert message["X-Lognotify-Job"] == "etl Bcc: evil@example.com"
+    assert message.get_all("Bcc") is None
+
+
+def test_the_attachment_is_the_gzipped_log_named_after_job_and_time() -> None:
+    settings = load_settings({"job_name": "nightly etl/v2"}, {})
+    message = compose(render(result_with(b"hello\n"), settings, environ={}), settings)
+    (part,) = list(message.iter_attachments())
+    assert part.get_filename() == "nightly_etl_v2-20260921T141320Z.log.gz"
+    assert part.get_content_type() == "application/gzip"
+    assert gzip.decompress(part.get_content()) == b"hello\n"
+
+
+def test_an_empty_capture_gets_no_attachment() -> None:
+    settings = load_settings({}, {})
+    message = compose(render(result_with(b""), settings, environ={}), settings)
+    assert message.get_content_type() == "multipart/alternative"
+    assert list(message.iter_attachments()) == []
+    assert "(no output)" in message.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("max_bytes", [1 << 20, 8 << 20])
+def test_the_message_stays_under_2_mib_with_incompressible_output(max_bytes: int) -> None:
+    noise = os.urandom(max_bytes * 2)
+    settings = load_settings({"max_bytes": max_bytes}, {})
+    message = compose(render(result_with(noise, max_bytes=max_bytes), settings, environ={}), settings)
+    raw = message.as_bytes()
+    assert len(raw) < 2 * 1024 * 1024
+    (part,) = list(message.iter_attachments())
+    log = gzip.decompress(part.get_content())
+    assert log.startswith(noise[:1000]) and log.endswith(noise[-1000:])

@@ -1,0 +1,146 @@
+"""Settings: keyword or flag, then environment (or its _FILE twin), then default; bad values named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lognotify.errors import ConfigError
+from lognotify.settings import ENV_NAMES, load_settings, unknown_env
+
+
+def test_defaults_are_the_contracts() -> None:
+    settings = load_settings({}, {})
+    assert settings.to == ()
+    assert settings.sender.startswith("lognotify@")
+    assert settings.smtp.host is None
+    assert (settings.smtp.port, settings.smtp.security) == (587, "starttls")
+    assert (settings.smtp.timeout, settings.smtp.delivery_timeout) == (10.0, 60.0)
+    assert settings.notify_on == "failure"
+    assert settings.max_bytes == 1048576
+    assert settings.timeout is None and settings.kill_grace == 10.0
+
+
+@pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("ssl", 465), ("none", 25)])
+def test_the_default_port_follows_the_security(security: str, port: int) -> None:
+    assert load_settings({}, {"LOGNOTIFY_SMTP_SECURITY": security}).smtp.port == port
+
+
+def test_keyword_beats_environment_beats_default() -> None:
+    env = {"LOGNOTIFY_JOB_NAME": "from-env", "LOGNOTIFY_SMTP_PORT": "2525"}
+    assert load_settings({}, env).job_name == "from-env"
+    assert load_settings({"job_name": "from-keyword"}, env).job_name == "from-keyword"
+    assert load_settings({"smtp_port": 25}, env).smtp.port == 25
+
+
+def test_a_file_variable_holds_the_value_without_its_trailing_newline(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret-pass\n")
+    settings = load_settings(
+        {},
+        {
+            "LOGNOTIFY_SMTP_USER": "alice",
+            "LOGNOTIFY_SMTP_PASSWORD_FILE": str(secret),
+            "LOGNOTIFY_TO_FILE": str(secret.with_name("to")),
+        }
+        if (secret.with_name("to").write_text("ops@example.com\n") or True)
+        else {},
+    )
+    assert settings.smtp.password == "s3cret-pass"
+    assert settings.to == ("ops@example.com",)
+    assert "s3cret-pass" not in repr(settings)
+
+
+def test_a_value_and_its_file_twin_together_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "v").write_text("x")
+    with pytest.raises(ConfigError, match="LOGNOTIFY_JOB_NAME and LOGNOTIFY_JOB_NAME_FILE"):
+        load_settings({}, {"LOGNOTIFY_JOB_NAME": "a", "LOGNOTIFY_JOB_NAME_FILE": str(tmp_path / "v")})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("LOGNOTIFY_SMTP_PORT", "abc", "port number"),
+        ("LOGNOTIFY_SMTP_PORT", "70000", "port number"),
+        ("LOGNOTIFY_SMTP_SECURITY", "tls", "starttls, ssl, none"),
+        ("LOGNOTIFY_NOTIFY_ON", "sometimes", "failure, error, always, never"),
+        ("LOGNOTIFY_SMTP_TIMEOUT", "soon", "duration"),
+        ("LOGNOTIFY_SMTP_TIMEOUT", "0", "above 0"),
+        ("LOGNOTIFY_DELIVERY_TIMEOUT", "-5", "duration"),
+        ("LOGNOTIFY_TIMEOUT", "1d", "duration"),
+        ("LOGNOTIFY_KILL_GRACE", "x", "duration"),
+        ("LOGNOTIFY_MAX_BYTES", "lots", "size"),
+        ("LOGNOTIFY_TO", "not an address", "email address"),
+        ("LOGNOTIFY_TO", "ops@example.com\r\nBcc: evil@example.com", "line breaks"),
+        ("LOGNOTIFY_FROM", "me@example.com\nX-Evil: 1", "line breaks"),
+        ("LOGNOTIFY_REDACT", "([unclosed", "regular expression"),
+        ("LOGNOTIFY_SMTP_CA_FILE", "/no/such/ca.pem", "readable file"),
+        ("LOGNOTIFY_TEMPLATE_DIR", "/no/such/dir", "directory"),
+        ("LOGNOTIFY_SMTP_PASSWORD_FILE", "/no/such/file", "cannot read"),
+    ],
+)
+def test_a_malformed_value_is_an_error_naming_the_variable(name: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, {name: value})
+    message = str(caught.value)
+    assert message.startswith(f"{name}:")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_flags_are_named_by_their_flag() -> None:
+    with pytest.raises(ConfigError, match="^--smtp-port:"):
+        load_settings({"smtp_port": "x"}, {}, origin="flag")
+
+
+def test_credentials_are_refused_without_encryption() -> None:
+    env = {"LOGNOTIFY_SMTP_USER": "u", "LOGNOTIFY_SMTP_PASSWORD": "hunter22", "LOGNOTIFY_SMTP_SECURITY": "none"}
+    with pytest.raises(ConfigError, match="never sent unencrypted") as caught:
+        load_settings({}, env)
+    assert "hunter22" not in str(caught.value)
+
+
+def test_an_smtp_host_needs_recipients() -> None:
+    with pytest.raises(ConfigError, match="^LOGNOTIFY_TO"):
+        load_settings({}, {"LOGNOTIFY_SMTP_HOST": "smtp.example.com"})
+
+
+def test_durations_sizes_and_lists_are_read_the_way_people_write_them() -> None:
+    settings = load_settings(
+        {},
+        {
+            "LOGNOTIFY_TIMEOUT": "5m",
+            "LOGNOTIFY_KILL_GRACE": "0",
+            "LOGNOTIFY_MAX_BYTES": "512K",
+            "LOGNOTIFY_TO": "a@example.com, Ops Team <ops@example.com>",
+            "LOGNOTIFY_REDACT": "tok_[a-z]+\nkey=\\w+",
+        },
+    )
+    assert settings.timeout == 300 and settings.kill_grace == 0
+    assert settings.max_bytes == 512 * 1024
+    assert settings.to == ("a@example.com", "Ops Team <ops@example.com>")
+    assert settings.redact == ("tok_[a-z]+", "key=\\w+")
+
+
+def test_empty_values_count_as_unset() -> None:
+    assert load_settings({}, {"LOGNOTIFY_SMTP_PORT": "", "LOGNOTIFY_JOB_NAME": ""}).smtp.port == 587
+
+
+def test_an_unknown_keyword_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="smtp_hots"):
+        load_settings({"smtp_hots": "x"}, {})
+
+
+def test_unknown_variables_are_pointed_out_with_a_suggestion() -> None:
+    warnings = unknown_env({"LOGNOTIFY_SMTP_HOTS": "x", "LOGNOTIFY_TO": "a@b.c", "PATH": "/bin"})
+    assert warnings == ["unknown setting LOGNOTIFY_SMTP_HOTS is ignored (did you mean LOGNOTIFY_SMTP_HOST?)"]
+
+
+def test_every_contract_variable_is_known() -> None:
+    contract = """TO FROM SMTP_HOST SMTP_PORT SMTP_SECURITY SMTP_USER SMTP_PASSWORD SMTP_CA_FILE
+    SMTP_TIMEOUT DELIVERY_TIMEOUT NOTIFY_ON JOB_NAME SUBJECT TEMPLATE_DIR MAX_BYTES OUTBOX REDACT
+    TIMEOUT KILL_GRACE POD_NAME POD_NAMESPACE NODE_NAME K8S_JOB_NAME""".split()
+    for name in contract:
+        assert f"LOGNOTIFY_{name}" in ENV_NAMES
+        assert f"LOGNOTIFY_{name}_FILE" in ENV_NAMES
