@@ -8,7 +8,7 @@ from lognotify._frozen import Frozen
 from lognotify.capture import Snapshot
 
 
-_KNOWN = frozenset(int(sig) for sig in signal.Signals)
+_VERBS = {int(signal.SIGTERM): "terminated", int(signal.SIGINT): "interrupted"}
 
 
 def signal_name(number: int) -> str:
@@ -120,9 +120,7 @@ class RunResult(Frozen):
         if self.timed_out:
             parts.append(f"stopped after the timeout of {format_seconds(self.timeout or 0)}")
         if self.signal is not None:
-            verb = {signal.SIGTERM: "terminated", signal.SIGINT: "interrupted"}.get(
-                signal.Signals(self.signal) if self.signal in _KNOWN else self.signal, "killed"
-            )
+            verb = _VERBS.get(self.signal, "killed")
             parts.append(f"{verb} by {signal_name(self.signal)}")
         if self.exception is not None:
             parts.append(f"exception {self.exception}")

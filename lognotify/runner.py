@@ -210,7 +210,9 @@ class _Runner:
                 if self.kill_at is not None and now >= self.kill_at:
                     self._signal_group(signal.SIGKILL)
                     self.kill_at = None
-                if self.status is None:
+                if self.status is None or self.is_init:
+                    # As PID 1, keep reaping after the command is gone: a leftover killed by
+                    # SIGTERM becomes our zombie, and would count as alive in its group.
                     self._reap()
                 if self.status is not None:
                     if drain_until is None:
@@ -293,6 +295,8 @@ class _Runner:
     def _reap(self) -> None:
         assert self.pid is not None
         if not self.is_init:
+            if self.status is not None:
+                return
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:

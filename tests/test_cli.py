@@ -456,3 +456,28 @@ def test_python_dash_m_is_the_same_program(env: dict[str, str], outbox: Path) ->
     )
     assert done.returncode == 4 and done.stdout == b"x\n"
     assert len(outbox_messages(outbox)) == 1
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs root and unshare --pid (a PID namespace)")
+def test_as_pid_1_sigterm_ends_at_once_when_nothing_is_left(env: dict[str, str]) -> None:
+    # sh dies of SIGTERM at once; its leftover exits half a second later and becomes PID 1's
+    # zombie: that must not count as "still alive" and make lognotify wait out the grace.
+    leftover = (
+        "import signal, sys, time; "
+        "signal.signal(signal.SIGTERM, lambda *a: (time.sleep(0.5), sys.exit(0))); "
+        "time.sleep(300)"
+    )
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", *lognotify_argv(), "--kill-grace", "20",
+         "--", "sh", "-c", f"{PYTHON} -c '{leftover}' & sleep 0.5; echo ready; wait"],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    wait_for_line(proc.stdout, b"ready")
+    lognotify_pid = int(
+        subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()[0]
+    )
+    began = time.monotonic()
+    os.kill(lognotify_pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    assert time.monotonic() - began < 5
