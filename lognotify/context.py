@@ -18,7 +18,7 @@ from lognotify.errors import ConfigError
 from lognotify.handler import TeeHandler
 from lognotify.notify import notify, say, should_notify
 from lognotify.result import RunResult
-from lognotify.settings import CLI_ONLY, load_settings, unknown_env
+from lognotify.settings import CLI_ONLY, FLAGS, load_settings, unknown_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +45,9 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         misplaced = CLI_ONLY & set(settings)
         if misplaced:
             raise TypeError(f"{', '.join(sorted(misplaced))}: only the command line takes these")
-        load_settings(settings, {})  # unknown keywords raise TypeError now, not at run time
+        unknown = set(settings) - set(FLAGS)
+        if unknown:  # a typo in a keyword is a programming error: say so now, not at run time
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         self._options: dict[str, Any] = dict(
             echo=echo, level=level, log_format=log_format, stream=stream, **settings
         )
@@ -128,10 +130,12 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         finally:
             if self._saved_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._saved_sigterm)
-        if self._late_sigterm and (
-            exc is None or (isinstance(exc, SystemExit) and not exc.code)
-        ):
-            raise SystemExit(SIGTERM_EXIT)
+        if self._late_sigterm:
+            # SIGTERM came while the report was going out: deferred, never dropped, so the
+            # process still ends with 143 even when the job's exception would be caught above.
+            if exc is not None and not isinstance(exc, SystemExit):
+                traceback.print_exception(exc_type, exc, tb)  # as Python would have shown it
+            raise SystemExit(SIGTERM_EXIT) from exc
         return False  # never swallow the job's exception
 
     def _result(

@@ -7,6 +7,8 @@ status, the log lines on stdout, the lines on stderr and the mail that arrived.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import gzip
 import json
 import os
@@ -63,7 +65,9 @@ def write_job(tmp_path: Path, body: str, name: str = "nightly_etl.py") -> Path:
     return script
 
 
-def run_job(script: Path, env: Mapping[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_job(
+    script: Path, env: Mapping[str, str], timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(script)],
         env=dict(env),
@@ -95,23 +99,27 @@ def started_job(script: Path, env: Mapping[str, str]) -> Iterator[subprocess.Pop
         proc.communicate()
 
 
-def read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 10) -> list[str]:
-    """Lines of stdout up to and including the first one holding ``marker``."""
+def read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 10) -> str:
+    """Read stdout until ``marker`` shows; return everything read so far.
+
+    Reads the pipe itself (not the buffered text wrapper), so nothing sits unseen in a buffer
+    while we wait; what was read is not seen again by ``communicate()``.
+    """
     assert proc.stdout is not None
-    lines: list[str] = []
+    fd = proc.stdout.fileno()
+    seen = b""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while True:
+        selector.register(fd, selectors.EVENT_READ)
+        while marker.encode() not in seen:
             left = deadline - time.monotonic()
             if left <= 0 or not selector.select(left):
-                raise AssertionError(f"no {marker!r} on stdout within {timeout}s; got {lines}")
-            line = proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"stdout closed before {marker!r}; got {lines}")
-            lines.append(line)
-            if marker in line:
-                return lines
+                raise AssertionError(f"no {marker!r} on stdout within {timeout}s; got {seen!r}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError(f"stdout closed before {marker!r}; got {seen!r}")
+            seen += chunk
+    return seen.decode()
 
 
 def lognotify_lines(stderr: str) -> list[str]:
@@ -216,8 +224,8 @@ def test_log_lines_reach_stdout_as_they_are_logged(tmp_path: Path, smtp_sink: Si
         """,
     )
     with started_job(script, job_env(tmp_path, smtp_sink)) as proc:
-        (line,) = read_until(proc, "step one done")
-        assert line.endswith("INFO etl: step one done\n")
+        early = read_until(proc, "step one done")
+        assert early.endswith(" INFO etl: step one done\n")
         out, err = proc.communicate("go on\n", timeout=20)
     assert proc.returncode == 0
     assert out.endswith("INFO etl: step two done\n")
@@ -338,9 +346,10 @@ def test_sigterm_interrupts_the_block_runs_finally_and_exits_143(
         """,
     )
     with started_job(script, job_env(tmp_path, smtp_sink)) as proc:
-        read_until(proc, "ready")
+        early = read_until(proc, "ready")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
+    out = early + out
 
     assert proc.returncode == SIGTERM_EXIT
     assert marker.read_text() == "finally ran"
@@ -464,9 +473,6 @@ def test_without_an_smtp_host_the_report_goes_to_the_outbox(tmp_path: Path) -> N
     (eml,) = outbox.glob("*.eml")
     (line,) = lognotify_lines(result.stderr)
     assert str(eml) in line
-    import email
-    import email.policy
-
     mail = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert isinstance(mail, EmailMessage)
     assert mail["X-Lognotify-Exit-Code"] == "5"
