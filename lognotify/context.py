@@ -23,7 +23,7 @@ from lognotify.settings import CLI_ONLY, FLAGS, load_settings, unknown_env
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType, TracebackType
-    from typing import Any, TextIO
+    from typing import Any, Literal, TextIO
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -110,7 +110,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         self._delivering = True
         ended = time.time()
         handler = self._handler
