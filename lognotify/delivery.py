@@ -28,6 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from email.message import EmailMessage
+    from typing import Any
 
     from lognotify.settings import Settings, SmtpSettings
 
@@ -45,14 +46,19 @@ _TRANSIENT_ERRNOS = {
 
 
 class Delivered(Frozen):
-    """What became of a report: sent (after ``attempts``), and/or written to ``outbox``."""
+    """What became of a report: sent (after ``attempts``), and/or written to ``outbox``.
 
-    __slots__ = ("sent", "attempts", "outbox", "error", "destination")
+    ``destination`` names the recipients the server accepted; ``refused`` the ones it refused
+    while accepting others, each with the server's reason.
+    """
+
+    __slots__ = ("sent", "attempts", "outbox", "error", "destination", "refused")
     sent: bool
     attempts: int
     outbox: str | None
     error: str | None
     destination: str
+    refused: tuple[str, ...]
 
     def __init__(
         self,
@@ -62,9 +68,15 @@ class Delivered(Frozen):
         attempts: int = 0,
         outbox: str | None = None,
         error: str | None = None,
+        refused: tuple[str, ...] = (),
     ) -> None:
         self._init(
-            sent=sent, attempts=attempts, outbox=outbox, error=error, destination=destination
+            sent=sent,
+            attempts=attempts,
+            outbox=outbox,
+            error=error,
+            destination=destination,
+            refused=refused,
         )
 
     @property
@@ -76,7 +88,8 @@ class Delivered(Frozen):
         """One line for stderr, starting ``lognotify:``."""
         if self.sent:
             tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
-            return f"lognotify: report sent to {self.destination}{tries}"
+            refused = f"; refused by the server: {', '.join(self.refused)}" if self.refused else ""
+            return f"lognotify: report sent to {self.destination}{tries}{refused}"
         if self.error is None:
             return f"lognotify: no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}"
         kept = f"; report saved to {self.outbox}" if self.outbox else ""
@@ -96,11 +109,15 @@ def deliver(
     """
     smtp = settings.smtp
     if not smtp.host:
-        path = write_outbox(message, settings.outbox)
-        return Delivered(sent=False, destination="outbox", outbox=str(path))
+        try:
+            saved = str(write_outbox(message, settings.outbox))
+        except OSError as exc:
+            reason = f"no SMTP host set, and the outbox could not be written: {exc}"
+            return Delivered(sent=False, destination="outbox", error=reason)
+        return Delivered(sent=False, destination="outbox", outbox=saved)
     destination = ", ".join(settings.to)
     try:
-        attempts = send(
+        attempts, refused = send(
             message, smtp, sender=settings.sender, recipients=settings.to, connect=connect, sleep=sleep
         )
     except DeliveryError as exc:
@@ -110,7 +127,10 @@ def deliver(
             path = None
             exc = DeliveryError(f"{exc}; the outbox could not be written either: {write_error}")
         return Delivered(sent=False, destination=destination, outbox=path, error=str(exc))
-    return Delivered(sent=True, destination=destination, attempts=attempts)
+    accepted = ", ".join(address for address in settings.to if address not in refused)
+    return Delivered(
+        sent=True, destination=accepted, attempts=attempts, refused=_refusals(refused)
+    )
 
 
 def send(
@@ -122,21 +142,24 @@ def send(
     connect: Callable[..., smtplib.SMTP] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> int:
-    """Deliver ``message`` to the SMTP server; return how many attempts it took.
+) -> tuple[int, dict[str, tuple[int, bytes]]]:
+    """Deliver ``message`` to the SMTP server; return how many attempts it took, and the
+    recipients the server refused while accepting the others (address: code, reply).
 
     Raises :class:`DeliveryError` with the server's reason when it fails for good.
     """
     deadline = clock() + smtp.delivery_timeout
     retrying = tenacity.Retrying(
         stop=tenacity.stop_before_delay(smtp.delivery_timeout),
-        wait=tenacity.wait_exponential_jitter(initial=0.5, max=10, jitter=1),
+        # exponential backoff plus up to 1 s of jitter, spelled so that no tenacity version
+        # warns: wait_exponential_jitter deprecates `initial` in 9.x and lacks `multiplier` in 8.x
+        wait=tenacity.wait_exponential(multiplier=0.5, max=10) + tenacity.wait_random(0, 1),
         retry=tenacity.retry_if_exception(is_transient),
         sleep=sleep,
         reraise=True,
     )
     try:
-        retrying(
+        refused = retrying(
             _attempt, message, smtp, sender, list(recipients), lambda: deadline - clock(), connect
         )
     except Exception as exc:
@@ -145,7 +168,7 @@ def send(
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         kind = "transient" if is_transient(exc) else "permanent"
         raise DeliveryError(f"{where}: {describe(exc)} ({kind}; {tries})") from exc
-    return int(retrying.statistics.get("attempt_number", 1))
+    return int(retrying.statistics.get("attempt_number", 1)), refused
 
 
 def _attempt(
@@ -155,7 +178,7 @@ def _attempt(
     recipients: list[str],
     remaining: Callable[[], float],
     connect: Callable[..., smtplib.SMTP] | None,
-) -> None:
+) -> dict[str, tuple[int, bytes]]:
     def timeout() -> float:
         left = remaining()
         if left <= 0:
@@ -166,9 +189,10 @@ def _attempt(
     if smtp.ca_file:
         context.load_verify_locations(cafile=smtp.ca_file)
     local = os.uname().nodename or "localhost"  # smtplib's default does a slow reverse lookup
-    conn = (connect or _connect)(smtp, timeout=timeout(), local_hostname=local, context=context)
+    conn = (connect or _connect)(
+        smtp, timeout=timeout(), limit=timeout, local_hostname=local, context=context
+    )
     try:
-        _bound(conn, timeout())
         conn.ehlo()
         if smtp.security == "starttls":
             if not conn.has_extn("starttls"):
@@ -176,14 +200,12 @@ def _attempt(
                     "the server does not offer STARTTLS; refusing to send in plain text"
                 )
             conn.starttls(context=context)
-            _bound(conn, timeout())
             conn.ehlo()
         if smtp.user:
             if smtp.security == "none":  # settings refuse this too; never send a password in clear
                 raise smtplib.SMTPNotSupportedError("refusing to send credentials unencrypted")
             conn.login(smtp.user, smtp.password or "")
-        _bound(conn, timeout())
-        conn.send_message(message, from_addr=sender, to_addrs=recipients)
+        refused = conn.send_message(message, from_addr=sender, to_addrs=recipients)
     except BaseException:
         conn.close()
         raise
@@ -191,22 +213,48 @@ def _attempt(
         conn.quit()  # the message is accepted: a failure from here on must not cause a resend
     except (smtplib.SMTPException, OSError):
         conn.close()
+    return refused
 
 
 def _connect(
-    smtp: SmtpSettings, *, timeout: float, local_hostname: str, context: ssl.SSLContext
+    smtp: SmtpSettings,
+    *,
+    timeout: float,
+    limit: Callable[[], float],
+    local_hostname: str,
+    context: ssl.SSLContext,
 ) -> smtplib.SMTP:
+    """Connect within ``timeout``; then every reply is awaited at most ``limit()`` seconds."""
     if smtp.security == "ssl":
-        return smtplib.SMTP_SSL(
-            smtp.host, smtp.port, timeout=timeout, local_hostname=local_hostname, context=context
+        return _BoundedSMTPSSL(
+            smtp.host,
+            smtp.port,
+            timeout=timeout,
+            limit=limit,
+            local_hostname=local_hostname,
+            context=context,
         )
-    return smtplib.SMTP(smtp.host, smtp.port, timeout=timeout, local_hostname=local_hostname)
+    return _BoundedSMTP(
+        smtp.host, smtp.port, timeout=timeout, limit=limit, local_hostname=local_hostname
+    )
 
 
-def _bound(conn: smtplib.SMTP, seconds: float) -> None:
-    sock = getattr(conn, "sock", None)
-    if sock is not None:
-        sock.settimeout(seconds)
+class _BoundedSMTP(smtplib.SMTP):
+    # smtplib's timeout is fixed per socket operation, so a server answering each command
+    # slowly could stretch one attempt far past delivery_timeout; the limit is recomputed
+    # before every reply instead (sending happens right after one, under the same limit).
+    def __init__(self, *args: Any, limit: Callable[[], float], **kwargs: Any) -> None:
+        self._limit = limit
+        super().__init__(*args, **kwargs)
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.sock is not None:
+            self.sock.settimeout(self._limit())
+        return super().getreply()
+
+
+class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
+    pass
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -236,10 +284,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate verification failed: {exc.verify_message or exc.reason}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = ", ".join(
-            f"{address} ({code} {_text(reply)})" for address, (code, reply) in exc.recipients.items()
-        )
-        return f"all recipients refused: {refused}"
+        return f"all recipients refused: {', '.join(_refusals(exc.recipients))}"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_text(exc.smtp_error)}"
     if isinstance(exc, ConnectionRefusedError):
@@ -249,6 +294,10 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the host: {exc.strerror or exc}"
     return str(exc) or type(exc).__name__
+
+
+def _refusals(refused: dict[str, tuple[int, bytes]]) -> tuple[str, ...]:
+    return tuple(f"{address} ({code} {_text(reply)})" for address, (code, reply) in refused.items())
 
 
 def _text(reply: bytes | str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import time
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from lognotify.settings import Settings
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024 - 16 * 1024  # 2 MiB, less room for relay headers
+# 7-bit clean: a non-ASCII body would otherwise go out as 8bit, which smtplib does not declare
+# (BODY=8BITMIME) and a server that does not offer 8BITMIME may reject or mangle.
+_POLICY = policy.default.clone(cte_type="7bit")
 
 
 def compose(
@@ -47,7 +51,7 @@ def compose(
 
 
 def _message(report: Report, settings: Settings, now: float, domain: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["Subject"] = report.subject
     message["From"] = settings.sender
     if settings.to:

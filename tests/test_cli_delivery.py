@@ -42,6 +42,8 @@ def smtp_env(server: BaseSMTPServer | None = None, **extra: str) -> dict[str, st
 
 
 class Run:
+    """What a user sees of one run: exit status, stdout bytes, stderr text, time taken."""
+
     def __init__(self, proc: subprocess.CompletedProcess[bytes], elapsed: float) -> None:
         self.status = proc.returncode
         self.stdout = proc.stdout
@@ -54,19 +56,26 @@ class Run:
         return [line for line in self.stderr.splitlines() if line.startswith("lognotify:")]
 
 
-def lognotify(
-    *args: str, env: Mapping[str, str], cwd: Path | None = None, timeout: float = 30
-) -> Run:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOGNOTIFY_")}
-    start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "lognotify", *args],
-        env={**clean, **env},
-        cwd=cwd,
-        capture_output=True,
-        timeout=timeout,
-    )
-    return Run(proc, time.monotonic() - start)
+Lognotify = Callable[..., Run]
+
+
+@pytest.fixture
+def lognotify(tmp_path: Path) -> Lognotify:
+    """Run ``python -m lognotify *args`` with only the given LOGNOTIFY_* settings."""
+
+    def run(*args: str, env: Mapping[str, str]) -> Run:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("LOGNOTIFY_")}
+        clean["TMPDIR"] = str(tmp_path)  # the default outbox lands here, not in /tmp
+        start = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "lognotify", *args],
+            env={**clean, **env},
+            capture_output=True,
+            timeout=30,
+        )
+        return Run(proc, time.monotonic() - start)
+
+    return run
 
 
 def eml_files(outbox: Path) -> list[Path]:
@@ -76,7 +85,9 @@ def eml_files(outbox: Path) -> list[Path]:
 # --- delivered -------------------------------------------------------------------------------
 
 
-def test_failed_command_is_mailed_once_and_its_status_kept(smtp_sink: Sink) -> None:
+def test_failed_command_is_mailed_once_and_its_status_kept(
+    lognotify: Lognotify, smtp_sink: Sink
+) -> None:
     run = lognotify(
         "--", "sh", "-c", "printf 'loading batch 42\\nboom\\n'; exit 3", env=smtp_env(smtp_sink)
     )
@@ -96,7 +107,7 @@ def test_failed_command_is_mailed_once_and_its_status_kept(smtp_sink: Sink) -> N
     assert smtp_sink.connections == 1
 
 
-def test_successful_command_is_not_mailed_by_default(smtp_sink: Sink) -> None:
+def test_successful_command_is_not_mailed_by_default(lognotify: Lognotify, smtp_sink: Sink) -> None:
     run = lognotify("--", "sh", "-c", "echo fine", env=smtp_env(smtp_sink))
 
     assert run.status == 0 and run.stdout == b"fine\n"
@@ -104,7 +115,7 @@ def test_successful_command_is_not_mailed_by_default(smtp_sink: Sink) -> None:
     assert smtp_sink.connections == 0
 
 
-def test_test_email_exits_0_when_the_server_accepts(smtp_sink: Sink) -> None:
+def test_test_email_exits_0_when_the_server_accepts(lognotify: Lognotify, smtp_sink: Sink) -> None:
     run = lognotify("--test-email", env=smtp_env(smtp_sink))
 
     assert run.status == 0, run.stderr
@@ -112,7 +123,9 @@ def test_test_email_exits_0_when_the_server_accepts(smtp_sink: Sink) -> None:
     assert arrived.message["X-Lognotify-Status"] == "test"
 
 
-def test_test_email_exits_1_with_the_servers_reason(smtp_scripted: Scripted) -> None:
+def test_test_email_exits_1_with_the_servers_reason(
+    lognotify: Lognotify, smtp_scripted: Scripted
+) -> None:
     server = smtp_scripted(data_reply="554 5.7.1 Relaying denied")
 
     run = lognotify("--test-email", env=smtp_env(server))
@@ -125,7 +138,7 @@ def test_test_email_exits_1_with_the_servers_reason(smtp_scripted: Scripted) -> 
 
 
 def test_connection_refused_keeps_the_status_ends_in_time_and_saves_the_report(
-    tmp_path: Path,
+    lognotify: Lognotify, tmp_path: Path
 ) -> None:
     outbox = tmp_path / "outbox"
     env = smtp_env(
@@ -153,7 +166,7 @@ def test_connection_refused_keeps_the_status_ends_in_time_and_saves_the_report(
     "reply", ["554 5.7.1 Message rejected by policy", "552 5.3.4 Message too big for system"]
 )
 def test_permanent_rejection_is_not_retried_and_the_reason_shown(
-    smtp_scripted: Scripted, reply: str
+    lognotify: Lognotify, smtp_scripted: Scripted, reply: str
 ) -> None:
     server = smtp_scripted(data_reply=reply)
 
@@ -167,7 +180,7 @@ def test_permanent_rejection_is_not_retried_and_the_reason_shown(
 
 
 def test_refused_authentication_is_not_retried_and_the_password_not_shown(
-    smtp_scripted: Scripted, smtp_ca_file: str
+    lognotify: Lognotify, smtp_scripted: Scripted, smtp_ca_file: str
 ) -> None:
     server = smtp_scripted(
         tls="starttls", username="user", password=PASSWORD, reject_auth_connections=ALWAYS
@@ -189,7 +202,9 @@ def test_refused_authentication_is_not_retried_and_the_password_not_shown(
     assert server.connections == 1 and server.received == []
 
 
-def test_a_silent_server_and_a_stalled_one_do_not_hang_the_job(smtp_scripted: Scripted) -> None:
+def test_a_silent_server_and_a_stalled_one_do_not_hang_the_job(
+    lognotify: Lognotify, smtp_scripted: Scripted
+) -> None:
     silent = smtp_scripted(no_greeting_connections=ALWAYS)
     stalled = smtp_scripted(stall_data_times=ALWAYS)
     timeouts = {"LOGNOTIFY_SMTP_TIMEOUT": "1", "LOGNOTIFY_DELIVERY_TIMEOUT": "2"}
@@ -205,7 +220,7 @@ def test_a_silent_server_and_a_stalled_one_do_not_hang_the_job(smtp_scripted: Sc
 
 
 def test_an_untrusted_certificate_is_refused_once(
-    smtp_starttls_untrusted: BaseSMTPServer,
+    lognotify: Lognotify, smtp_starttls_untrusted: BaseSMTPServer
 ) -> None:
     server = smtp_starttls_untrusted
     env = smtp_env(
@@ -224,7 +239,7 @@ def test_an_untrusted_certificate_is_refused_once(
     assert server.connections == 1 and server.auth_attempts == 0 and server.received == []
 
 
-def test_starttls_never_falls_back_to_plain_text(smtp_sink: Sink) -> None:
+def test_starttls_never_falls_back_to_plain_text(lognotify: Lognotify, smtp_sink: Sink) -> None:
     env = smtp_env(smtp_sink, LOGNOTIFY_SMTP_SECURITY="starttls")
 
     run = lognotify("--", "sh", "-c", "exit 1", env=env)
@@ -237,7 +252,7 @@ def test_starttls_never_falls_back_to_plain_text(smtp_sink: Sink) -> None:
 
 @pytest.mark.parametrize("given_as", ["env", "flags"])
 def test_credentials_without_encryption_are_a_configuration_error(
-    smtp_sink: Sink, tmp_path: Path, given_as: str
+    lognotify: Lognotify, smtp_sink: Sink, tmp_path: Path, given_as: str
 ) -> None:
     marker = tmp_path / "started"
     if given_as == "env":

@@ -11,8 +11,10 @@ import email
 import email.policy
 import gzip
 import socket
+import socketserver
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -52,11 +54,16 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
+@pytest.fixture
+def outbox(tmp_path: Path) -> Path:
+    return tmp_path / "outbox"
+
+
 def settings_for(
-    server: BaseSMTPServer | None,
+    server: BaseSMTPServer | HandRolled | None,
+    outbox: Path,
     *,
     security: str = "none",
-    outbox: Path | None = None,
     **overrides: object,
 ) -> Settings:
     given: dict[str, object] = {
@@ -69,8 +76,7 @@ def settings_for(
     }
     if server is not None:
         given.update(smtp_host=server.host, smtp_port=server.port)
-    if outbox is not None:
-        given["outbox"] = str(outbox)
+    given["outbox"] = str(outbox)  # also where a report that could not be sent is kept
     given.update(overrides)
     return load_settings(given, {})  # an explicit environ: the developer's does not leak in
 
@@ -132,11 +138,78 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class HandRolled(socketserver.ThreadingTCPServer):
+    """A minimal plain SMTP server for what ScriptedServer cannot do.
+
+    It waits ``delay`` seconds before every reply (as tarpits do) and refuses the recipients
+    in ``refuse`` with 550; ``accepted`` lists the recipients of every message it took.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, delay: float = 0.0, refuse: tuple[str, ...] = ()) -> None:
+        self.delay = delay
+        self.refuse = refuse
+        self.accepted: list[list[str]] = []
+        super().__init__(("127.0.0.1", 0), _HandRolledSession)
+        self.host, self.port = self.server_address[:2]
+
+
+class _HandRolledSession(socketserver.StreamRequestHandler):
+    server: HandRolled
+
+    def reply(self, line: str) -> None:
+        time.sleep(self.server.delay)
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self) -> None:
+        self.reply("220 localhost hand-rolled")
+        recipients: list[str] = []
+        for raw in self.rfile:
+            verb, _, arg = raw.decode().strip().partition(" ")
+            verb = verb.upper()
+            if verb == "QUIT":
+                self.reply("221 bye")
+                return
+            if verb == "RCPT":
+                address = arg.partition("<")[2].partition(">")[0]
+                if address in self.server.refuse:
+                    self.reply("550 5.1.1 No such user here")
+                    continue
+                recipients.append(address)
+            if verb == "DATA":
+                self.reply("354 go on")
+                for body in self.rfile:
+                    if body.rstrip(b"\r\n") == b".":
+                        break
+                self.server.accepted.append(recipients)
+                recipients = []
+            self.reply("250 ok")
+
+
+@pytest.fixture
+def hand_rolled() -> Iterator[Callable[..., HandRolled]]:
+    started: list[HandRolled] = []
+
+    def start(delay: float = 0.0, refuse: tuple[str, ...] = ()) -> HandRolled:
+        server = HandRolled(delay, refuse)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
 # --- it arrives, once, whole -----------------------------------------------------------------
 
 
-def test_report_arrives_once_through_a_plain_server(smtp_sink: Sink, sleeps: Sleeps) -> None:
-    settings = settings_for(smtp_sink, security="none")
+def test_report_arrives_once_through_a_plain_server(
+    smtp_sink: Sink, sleeps: Sleeps, outbox: Path
+) -> None:
+    settings = settings_for(smtp_sink, outbox, security="none")
 
     delivered, _ = send_report(settings, sleeps)
 
@@ -151,10 +224,11 @@ def test_report_arrives_once_through_a_plain_server(smtp_sink: Sink, sleeps: Sle
 
 
 def test_report_arrives_over_starttls_with_auth_and_the_test_ca(
-    smtp_starttls: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps
+    smtp_starttls: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps, outbox: Path
 ) -> None:
     settings = settings_for(
         smtp_starttls,
+        outbox,
         security="starttls",
         smtp_user="user",
         smtp_password="secret",
@@ -170,10 +244,11 @@ def test_report_arrives_over_starttls_with_auth_and_the_test_ca(
 
 
 def test_report_arrives_over_implicit_tls(
-    smtp_ssl: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps
+    smtp_ssl: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps, outbox: Path
 ) -> None:
     settings = settings_for(
         smtp_ssl,
+        outbox,
         security="ssl",
         smtp_user="user",
         smtp_password="secret",
@@ -188,17 +263,18 @@ def test_report_arrives_over_implicit_tls(
     assert_is_the_report(arrived.message)
 
 
-def test_empty_output_arrives_without_attachment(smtp_sink: Sink, sleeps: Sleeps) -> None:
-    delivered, _ = send_report(settings_for(smtp_sink), sleeps, output=b"")
+def test_empty_output_arrives_without_attachment(
+    smtp_sink: Sink, sleeps: Sleeps, outbox: Path
+) -> None:
+    delivered, _ = send_report(settings_for(smtp_sink, outbox), sleeps, output=b"")
 
     assert delivered.sent
     (arrived,) = smtp_sink.wait_for_messages(1)
     assert_is_the_report(arrived.message, output=b"")
 
 
-def test_no_smtp_host_writes_the_report_to_the_outbox(tmp_path: Path, sleeps: Sleeps) -> None:
-    outbox = tmp_path / "outbox"
-    delivered, message = send_report(settings_for(None, outbox=outbox), sleeps)
+def test_no_smtp_host_writes_the_report_to_the_outbox(outbox: Path, sleeps: Sleeps) -> None:
+    delivered, message = send_report(settings_for(None, outbox), sleeps)
 
     (path,) = outbox_files(outbox)
     assert delivered.ok and not delivered.sent and delivered.outbox == str(path)
@@ -208,13 +284,40 @@ def test_no_smtp_host_writes_the_report_to_the_outbox(tmp_path: Path, sleeps: Sl
     assert_is_the_report(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
 
 
+def test_an_unwritable_outbox_is_reported_not_raised(tmp_path: Path, sleeps: Sleeps) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+
+    delivered, _ = send_report(settings_for(None, blocker / "outbox"), sleeps)
+
+    assert not delivered.ok and delivered.outbox is None
+    assert "outbox" in (delivered.error or "")
+    assert delivered.summary().startswith("lognotify: ")
+
+
+def test_a_failed_delivery_with_an_unwritable_outbox_says_both(
+    smtp_scripted: Scripted, tmp_path: Path, sleeps: Sleeps
+) -> None:
+    server = smtp_scripted(data_reply="554 5.7.1 Rejected")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+
+    delivered, _ = send_report(settings_for(server, blocker / "outbox"), sleeps)
+
+    assert not delivered.ok and delivered.outbox is None
+    assert "554 5.7.1 Rejected" in (delivered.error or "")
+    assert "outbox could not be written" in (delivered.error or "")
+
+
 # --- transient failures: retried, delivered once, same Message-ID ----------------------------
 
 
-def test_451_on_data_is_retried_and_delivered_once(smtp_scripted: Scripted, sleeps: Sleeps) -> None:
+def test_451_on_data_is_retried_and_delivered_once(
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
+) -> None:
     server = smtp_scripted(data_reply="451 4.3.0 Try again later", data_reply_times=1)
 
-    delivered, message = send_report(settings_for(server), sleeps)
+    delivered, message = send_report(settings_for(server, outbox), sleeps)
 
     assert delivered.sent and delivered.attempts == 2, delivered
     assert delivered.summary().endswith("after 2 attempts")
@@ -229,11 +332,11 @@ def test_451_on_data_is_retried_and_delivered_once(smtp_scripted: Scripted, slee
 
 @pytest.mark.parametrize("drop_at", DROP_POINTS)
 def test_a_connection_dropped_mid_session_is_retried_and_delivered_once(
-    smtp_scripted: Scripted, sleeps: Sleeps, drop_at: str
+    smtp_scripted: Scripted, sleeps: Sleeps, drop_at: str, outbox: Path
 ) -> None:
     server = smtp_scripted(drop_connections=1, drop_at=drop_at)
 
-    delivered, message = send_report(settings_for(server), sleeps)
+    delivered, message = send_report(settings_for(server, outbox), sleeps)
 
     assert delivered.sent and delivered.attempts == 2, delivered
     assert server.connections == 2
@@ -245,17 +348,32 @@ def test_a_connection_dropped_mid_session_is_retried_and_delivered_once(
 
 
 def test_several_transient_failures_back_off_exponentially(
-    smtp_scripted: Scripted, sleeps: Sleeps
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_scripted(data_reply="421 4.7.0 Busy", data_reply_times=3)
 
-    delivered, _ = send_report(settings_for(server), sleeps)
+    delivered, _ = send_report(settings_for(server, outbox), sleeps)
 
     assert delivered.sent and delivered.attempts == 4
     assert len(server.wait_for_messages(1)) == 1 and server.data_attempts == 4
     assert len(sleeps.calls) == 3
     for attempt, wait in enumerate(sleeps.calls):
         assert 0.5 * 2**attempt <= wait <= 0.5 * 2**attempt + 1
+
+
+def test_a_refused_recipient_is_reported_not_claimed(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    server = hand_rolled(refuse=("oncall@example.com",))
+
+    delivered, _ = send_report(settings_for(server, outbox), sleeps)
+
+    assert server.accepted == [["ops@example.com"]]
+    assert delivered.sent and delivered.attempts == 1
+    summary = delivered.summary()
+    assert summary.startswith("lognotify: report sent to ops@example.com;")
+    assert "oncall@example.com (550 5.1.1 No such user here)" in summary
+    assert outbox_files(outbox) == []
 
 
 # --- permanent failures: one attempt, the server's reason, the outbox ------------------------
@@ -266,18 +384,18 @@ def test_several_transient_failures_back_off_exponentially(
     ["554 5.7.1 Message rejected by policy", "552 5.3.4 Message too big for system"],
 )
 def test_5xx_on_data_is_not_retried(
-    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path, reply: str
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path, reply: str
 ) -> None:
     server = smtp_scripted(data_reply=reply)
 
-    delivered, message = send_report(settings_for(server, outbox=tmp_path), sleeps)
+    delivered, message = send_report(settings_for(server, outbox), sleeps)
 
     assert not delivered.sent and not delivered.ok
     assert reply in (delivered.error or "")
     assert "1 attempt" in (delivered.error or "")
     assert server.connections == 1 and server.data_attempts == 1 and server.messages == []
     assert sleeps.calls == []
-    (saved,) = outbox_files(tmp_path)
+    (saved,) = outbox_files(outbox)
     assert delivered.outbox == str(saved)
     assert saved.read_bytes() == message.as_bytes()
     assert delivered.summary().startswith("lognotify: could not send the report: ")
@@ -285,13 +403,14 @@ def test_5xx_on_data_is_not_retried(
 
 
 def test_refused_authentication_is_not_retried(
-    smtp_scripted: Scripted, smtp_ca_file: str, sleeps: Sleeps
+    smtp_scripted: Scripted, smtp_ca_file: str, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_scripted(
         tls="starttls", username="user", password="secret", reject_auth_connections=ALWAYS
     )
     settings = settings_for(
         server,
+        outbox,
         security="starttls",
         smtp_user="user",
         smtp_password="secret",
@@ -312,10 +431,10 @@ def test_refused_authentication_is_not_retried(
 
 
 def test_a_server_that_never_greets_costs_one_smtp_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_scripted(no_greeting_connections=1)
-    settings = settings_for(server, smtp_timeout=1, delivery_timeout=30)
+    settings = settings_for(server, outbox, smtp_timeout=1, delivery_timeout=30)
 
     start = time.monotonic()
     delivered, _ = send_report(settings, sleeps)
@@ -327,10 +446,10 @@ def test_a_server_that_never_greets_costs_one_smtp_timeout(
 
 
 def test_a_server_that_never_greets_is_abandoned_at_the_delivery_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_scripted(no_greeting_connections=ALWAYS)
-    settings = settings_for(server, smtp_timeout=30, delivery_timeout=1.5, outbox=tmp_path)
+    settings = settings_for(server, outbox, smtp_timeout=30, delivery_timeout=1.5)
 
     start = time.monotonic()
     delivered, _ = send_report(settings, sleeps)
@@ -339,14 +458,14 @@ def test_a_server_that_never_greets_is_abandoned_at_the_delivery_timeout(
     assert not delivered.sent
     assert "timed out" in (delivered.error or "")
     assert 1.4 <= elapsed < 5
-    assert len(outbox_files(tmp_path)) == 1
+    assert len(outbox_files(outbox)) == 1
 
 
 def test_a_server_that_stalls_after_data_costs_one_smtp_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_scripted(stall_data_times=1)
-    settings = settings_for(server, smtp_timeout=1, delivery_timeout=30)
+    settings = settings_for(server, outbox, smtp_timeout=1, delivery_timeout=30)
 
     start = time.monotonic()
     delivered, _ = send_report(settings, sleeps)
@@ -358,10 +477,10 @@ def test_a_server_that_stalls_after_data_costs_one_smtp_timeout(
 
 
 def test_a_server_that_stalls_after_data_is_abandoned_at_the_delivery_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_scripted(stall_data_times=ALWAYS)
-    settings = settings_for(server, smtp_timeout=30, delivery_timeout=1.5, outbox=tmp_path)
+    settings = settings_for(server, outbox, smtp_timeout=30, delivery_timeout=1.5)
 
     start = time.monotonic()
     delivered, _ = send_report(settings, sleeps)
@@ -370,18 +489,38 @@ def test_a_server_that_stalls_after_data_is_abandoned_at_the_delivery_timeout(
     assert not delivered.sent
     assert "timed out" in (delivered.error or "")
     assert 1.4 <= elapsed < 5
-    assert server.messages == [] and len(outbox_files(tmp_path)) == 1
+    assert server.messages == [] and len(outbox_files(outbox)) == 1
+
+
+def test_a_slow_server_is_abandoned_at_the_delivery_timeout(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    # greeting, EHLO, MAIL, two RCPT, DATA, the body: 7 replies of 0.5 s, each within
+    # smtp_timeout, together well past delivery_timeout
+    tarpit = hand_rolled(delay=0.5)
+    settings = settings_for(tarpit, outbox, smtp_timeout=1, delivery_timeout=1.5)
+    message = report_message(settings)
+
+    start = time.monotonic()
+    delivered = deliver(message, settings, sleep=sleeps)
+    elapsed = time.monotonic() - start
+
+    assert elapsed < 1.5 + 1  # unbounded, the attempt would take 7 x 0.5 s and succeed
+    assert not delivered.sent and tarpit.accepted == []
+    assert "timed out" in (delivered.error or "")
+    assert len(outbox_files(outbox)) == 1
 
 
 # --- TLS is never given up -------------------------------------------------------------------
 
 
 def test_an_untrusted_certificate_is_refused_and_not_retried(
-    smtp_starttls_untrusted: BaseSMTPServer, sleeps: Sleeps
+    smtp_starttls_untrusted: BaseSMTPServer, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_starttls_untrusted
     settings = settings_for(
         server,
+        outbox,
         security="starttls",
         smtp_user="user",
         smtp_password="secret",
@@ -397,10 +536,10 @@ def test_an_untrusted_certificate_is_refused_and_not_retried(
 
 
 def test_an_untrusted_certificate_is_refused_over_implicit_tls(
-    smtp_scripted: Scripted, smtp_ca_file: str, sleeps: Sleeps
+    smtp_scripted: Scripted, smtp_ca_file: str, sleeps: Sleeps, outbox: Path
 ) -> None:
     server = smtp_scripted(tls="implicit", untrusted=True)
-    settings = settings_for(server, security="ssl", smtp_ca_file=smtp_ca_file)
+    settings = settings_for(server, outbox, security="ssl", smtp_ca_file=smtp_ca_file)
 
     delivered, _ = send_report(settings, sleeps)
 
@@ -410,9 +549,9 @@ def test_an_untrusted_certificate_is_refused_over_implicit_tls(
 
 
 def test_starttls_required_but_not_offered_never_falls_back_to_plain_text(
-    smtp_sink: Sink, sleeps: Sleeps
+    smtp_sink: Sink, sleeps: Sleeps, outbox: Path
 ) -> None:
-    delivered, _ = send_report(settings_for(smtp_sink, security="starttls"), sleeps)
+    delivered, _ = send_report(settings_for(smtp_sink, outbox, security="starttls"), sleeps)
 
     assert not delivered.sent
     assert "STARTTLS" in (delivered.error or "")
@@ -421,16 +560,16 @@ def test_starttls_required_but_not_offered_never_falls_back_to_plain_text(
 
 
 def test_implicit_tls_against_a_plain_server_never_falls_back_to_plain_text(
-    smtp_sink: Sink, sleeps: Sleeps
+    smtp_sink: Sink, sleeps: Sleeps, outbox: Path
 ) -> None:
-    delivered, _ = send_report(settings_for(smtp_sink, security="ssl"), sleeps)
+    delivered, _ = send_report(settings_for(smtp_sink, outbox, security="ssl"), sleeps)
 
     assert not delivered.sent
     assert smtp_sink.received == [] and smtp_sink.data_attempts == 0
 
 
 def test_credentials_are_never_sent_over_a_plain_connection(
-    smtp_scripted: Scripted, sleeps: Sleeps, tmp_path: Path
+    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
     # load_settings refuses this combination; the delivery layer refuses it on its own too.
     server = smtp_scripted(username="user", password="hunter2-secret")
@@ -443,7 +582,7 @@ def test_credentials_are_never_sent_over_a_plain_connection(
         timeout=5,
         delivery_timeout=10,
     )
-    settings = Settings(to=TO, sender=SENDER, job_name="nightly-etl", smtp=smtp, outbox=str(tmp_path))
+    settings = Settings(to=TO, sender=SENDER, job_name="nightly-etl", smtp=smtp, outbox=str(outbox))
 
     delivered, _ = send_report(settings, sleeps)
 
@@ -452,16 +591,24 @@ def test_credentials_are_never_sent_over_a_plain_connection(
     assert "hunter2-secret" not in delivered.summary()
     assert server.auth_attempts == 0 and server.received == []
     assert sleeps.calls == []
-    (saved,) = outbox_files(tmp_path)
+    (saved,) = outbox_files(outbox)
     assert b"hunter2-secret" not in saved.read_bytes()
 
 
-def test_connection_refused_is_transient() -> None:
-    # The end-to-end case (real waiting, bounded by delivery_timeout) is in test_cli_delivery.
-    from lognotify.delivery import describe, is_transient
-
+def test_connection_refused_is_retried_until_the_delivery_timeout(outbox: Path) -> None:
+    # Real waiting (a refused connection fails at once, so a fake sleep would only spin);
+    # the CLI version of this case is in test_cli_delivery.
     port = closed_port()
-    with pytest.raises(ConnectionRefusedError) as caught:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    assert is_transient(caught.value)
-    assert describe(caught.value) == "connection refused"
+    settings = settings_for(
+        None, outbox, smtp_host="127.0.0.1", smtp_port=port, delivery_timeout=1.2
+    )
+
+    start = time.monotonic()
+    delivered, _ = send_report(settings, time.sleep)
+    elapsed = time.monotonic() - start
+
+    assert not delivered.sent
+    assert "connection refused" in (delivered.error or "")
+    assert "transient" in (delivered.error or "")
+    assert elapsed < 1.2 + 1
+    assert len(outbox_files(outbox)) == 1

@@ -15,7 +15,7 @@ from lognotify.capture import Capture
 from lognotify.message import compose
 from lognotify.report import render
 from lognotify.result import RunResult
-from lognotify.settings import load_settings
+from lognotify.settings import Settings, load_settings
 
 MiB = 1 << 20
 STARTED = calendar.timegm((2024, 5, 17, 3, 4, 5))
@@ -48,7 +48,7 @@ def run_result(output: bytes = b"", *, exit_code: int = 3, max_bytes: int = MiB)
     )
 
 
-def make_settings(**overrides: object) -> object:
+def make_settings(**overrides: object) -> Settings:
     given: dict[str, object] = {
         "to": "ops@example.com, oncall@example.com",
         "sender": "lognotify@example.com",
@@ -67,9 +67,9 @@ def build(
 ) -> EmailMessage:
     """Render and compose, then parse the bytes back: what a mail client would see."""
     settings = make_settings(**overrides)
-    result = run_result(output, max_bytes=settings.max_bytes)  # type: ignore[attr-defined]
-    report = render(result, settings, environ=environ or {}, hostname=hostname)  # type: ignore[arg-type]
-    message = compose(report, settings, hostname=hostname)  # type: ignore[arg-type]
+    result = run_result(output, max_bytes=settings.max_bytes)
+    report = render(result, settings, environ=environ or {}, hostname=hostname)
+    message = compose(report, settings, hostname=hostname)
     return parse(message.as_bytes())
 
 
@@ -113,8 +113,8 @@ def test_report_carries_every_header_of_the_contract() -> None:
 
 def test_success_report_says_success_and_exit_code_zero() -> None:
     settings = make_settings(notify_on="always")
-    report = render(run_result(b"all good\n", exit_code=0), settings, environ={})  # type: ignore[arg-type]
-    message = parse(compose(report, settings).as_bytes())  # type: ignore[arg-type]
+    report = render(run_result(b"all good\n", exit_code=0), settings, environ={})
+    message = parse(compose(report, settings).as_bytes())
 
     assert message["X-Lognotify-Status"] == "success"
     assert message["X-Lognotify-Exit-Code"] == "0"
@@ -158,11 +158,11 @@ def test_empty_output_gets_no_attachment() -> None:
 
 def test_message_id_is_fixed_once_composed() -> None:
     settings = make_settings()
-    message = compose(render(run_result(b"x\n"), settings, environ={}), settings)  # type: ignore[arg-type]
+    message = compose(render(run_result(b"x\n"), settings, environ={}), settings)
 
     first = parse(message.as_bytes())["Message-ID"]
     assert parse(message.as_bytes())["Message-ID"] == first
-    other = compose(render(run_result(b"x\n"), settings, environ={}), settings)  # type: ignore[arg-type]
+    other = compose(render(run_result(b"x\n"), settings, environ={}), settings)
     assert parse(other.as_bytes())["Message-ID"] != first
 
 
@@ -173,8 +173,8 @@ def test_message_id_is_fixed_once_composed() -> None:
 def test_message_stays_under_2_mib_with_incompressible_output(max_bytes: int) -> None:
     output = os.urandom(max_bytes + MiB)  # more than is kept: the capture cuts its middle too
     settings = make_settings(max_bytes=max_bytes)
-    report = render(run_result(output, max_bytes=max_bytes), settings, environ={})  # type: ignore[arg-type]
-    message = compose(report, settings)  # type: ignore[arg-type]
+    report = render(run_result(output, max_bytes=max_bytes), settings, environ={})
+    message = compose(report, settings)
 
     assert len(message.as_bytes()) < 2 * MiB
     on_the_wire = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
@@ -258,3 +258,17 @@ def test_a_long_subject_is_folded_but_reads_as_one_line() -> None:
     assert_clean_headers(message, raw)
     assert message["Subject"].startswith("word word")
     assert len(message["Subject"]) <= 250
+
+
+def test_a_non_ascii_job_name_survives_and_the_message_stays_7bit_clean() -> None:
+    raw = build("Grüße from the job\n".encode(), job_name="nächtlich-etl ✓").as_bytes()
+    message = parse(raw)
+
+    assert_clean_headers(message, raw)
+    # smtplib never declares BODY=8BITMIME for an ASCII envelope: 8-bit bodies must not go out
+    raw.decode("ascii")
+    assert "Grüße from the job" in alternatives(message).get_body(("plain",)).get_content()
+    assert message["X-Lognotify-Job"] == "nächtlich-etl ✓"
+    assert "nächtlich-etl ✓" in message["Subject"]
+    (attachment,) = attachments(message)
+    assert attachment.get_filename() == f"n_chtlich-etl_-{STAMP}.log.gz"
