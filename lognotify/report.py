@@ -8,6 +8,7 @@ which and why. Secrets are redacted before rendering and once more after.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import time
@@ -285,25 +286,29 @@ def _log_bytes(head: str, tail: str, output: Snapshot) -> bytes:
 
 
 def _excerpt(head: str, tail: str, output: Snapshot) -> Output:
+    """The first and last lines of the output; only those are split, cleaned and tagged.
+
+    A capture can hold a million short lines: the bodies show a few hundred, and the
+    rest is only counted.
+    """
     if output.omitted_bytes:
-        head_lines = _lines(head, output.head, output.head_marks)
-        tail_lines = _lines(tail, output.tail, output.tail_marks)
-    else:  # head and tail were joined into one text
+        first, used = _first_lines(head, output.head, output.head_marks)
+        last, kept = _last_lines(tail, output.tail, output.tail_marks)
+        skipped = [head[used:], tail[: len(tail) - kept]]
+    else:  # head and tail were joined into one text: show its start and its end
         shift = len(output.head)
         marks = output.head_marks + tuple((at + shift, stream) for at, stream in output.tail_marks)
-        head_lines, tail_lines = _lines(head, output.data, marks), []
-    omitted_bytes, omitted_lines = output.omitted_bytes, output.omitted_lines
-    if not omitted_bytes and not tail_lines:
-        # Everything is in the head: show its start and its end.
-        head_lines, tail_lines = head_lines[:HEAD_LINES], head_lines[HEAD_LINES:]
-    shown_head = _take(head_lines, HEAD_LINES, HEAD_CHARS)
-    shown_tail = _take(tail_lines[::-1], TAIL_LINES, TAIL_CHARS)[::-1]
-    skipped = head_lines[len(shown_head) :] + tail_lines[: len(tail_lines) - len(shown_tail)]
-    omitted_bytes += sum(len(line.text.encode("utf-8", "replace")) + 1 for line in skipped)
-    omitted_lines += len(skipped)
+        first, used = _first_lines(head, output.data, marks)
+        rest = head[used:]
+        last, kept = _last_lines(rest, output.data, marks)
+        skipped = [rest[: len(rest) - kept]]
+    omitted_bytes = output.omitted_bytes + sum(
+        len(part.encode("utf-8", "surrogateescape")) for part in skipped
+    )
+    omitted_lines = output.omitted_lines + sum(part.count("\n") for part in skipped)
     return Output(
-        head_lines=tuple(shown_head),
-        tail_lines=tuple(shown_tail),
+        head_lines=tuple(first),
+        tail_lines=tuple(last),
         omitted_bytes=omitted_bytes,
         omitted_lines=omitted_lines,
         omitted=omitted_marker(omitted_bytes, omitted_lines) if omitted_bytes else "",
@@ -312,28 +317,65 @@ def _excerpt(head: str, tail: str, output: Snapshot) -> Output:
     )
 
 
-def _take(lines: Sequence[Line], count: int, chars: int) -> list[Line]:
-    taken: list[Line] = []
-    for line in lines[:count]:
-        chars -= len(line.text) + 1
+def _first_lines(
+    text: str, raw: bytes, marks: Sequence[tuple[int, int]]
+) -> tuple[list[Line], int]:
+    """Up to HEAD_LINES lines (HEAD_CHARS characters) from the start; and the characters used."""
+    pieces = text.split("\n", HEAD_LINES)[:HEAD_LINES]
+    if pieces and pieces[-1] == "" and text.endswith("\n") and len(pieces) < HEAD_LINES + 1:
+        pieces.pop()  # the empty piece after the final newline is not a line
+    pieces = _within(pieces, HEAD_CHARS)
+    used = min(sum(len(piece) + 1 for piece in pieces), len(text))
+    offsets, at = [], 0
+    for piece in raw.split(b"\n", len(pieces))[: len(pieces)]:
+        offsets.append(at)
+        at += len(piece) + 1
+    return _tagged(pieces, offsets, marks, _same_lines(text, raw)), used
+
+
+def _last_lines(
+    text: str, raw: bytes, marks: Sequence[tuple[int, int]]
+) -> tuple[list[Line], int]:
+    """Up to TAIL_LINES lines (TAIL_CHARS characters) from the end; and the characters kept."""
+    if not text:
+        return [], 0
+    ending = 1 if text.endswith("\n") else 0
+    pieces = text[: len(text) - ending].rsplit("\n", TAIL_LINES)[-TAIL_LINES:]
+    pieces = _within(pieces[::-1], TAIL_CHARS)[::-1]
+    kept = min(sum(len(piece) + 1 for piece in pieces) - 1 + ending, len(text))
+    body = raw[:-1] if raw.endswith(b"\n") else raw
+    offsets, at = [], len(body)
+    for piece in reversed(body.rsplit(b"\n", len(pieces))[-len(pieces) :]):
+        at -= len(piece)
+        offsets.append(at)
+        at -= 1
+    return _tagged(pieces, offsets[::-1], marks, _same_lines(text, raw)), kept
+
+
+def _within(pieces: list[str], chars: int) -> list[str]:
+    taken: list[str] = []
+    for piece in pieces:
+        chars -= len(piece) + 1
         if chars < 0 and taken:
             break
-        taken.append(line)
+        taken.append(piece)
     return taken
 
 
-def _lines(text: str, raw: bytes, marks: Sequence[tuple[int, int]]) -> list[Line]:
-    """Split into readable lines, each knowing the stream it came from."""
-    if not text:
-        return []
-    pieces = text.split("\n")
-    if pieces[-1] == "":
-        pieces.pop()
-    streams = _line_streams(raw, marks)
-    if len(streams) != len(pieces):  # a custom redact pattern spanned lines
-        streams = [1] * len(pieces)
+def _same_lines(text: str, raw: bytes) -> bool:
+    # Redaction keeps the number of lines, so line i of the text is line i of the raw bytes;
+    # a custom pattern spanning lines breaks that, and then streams are not told apart.
+    return text.count("\n") == raw.count(b"\n")
+
+
+def _tagged(
+    pieces: Sequence[str], offsets: Sequence[int], marks: Sequence[tuple[int, int]], known: bool
+) -> list[Line]:
+    starts = [at for at, _ in marks]
     lines = []
-    for piece, stream in zip(pieces, streams):
+    for piece, offset in zip(pieces, offsets):
+        index = bisect.bisect_right(starts, offset) - 1
+        stream = marks[index][1] if known and index >= 0 else 1
         readable = _readable(piece)
         lines.append(
             Line(
@@ -343,21 +385,6 @@ def _lines(text: str, raw: bytes, marks: Sequence[tuple[int, int]]) -> list[Line
             )
         )
     return lines
-
-
-def _line_streams(raw: bytes, marks: Sequence[tuple[int, int]]) -> list[int]:
-    streams = []
-    index, current = 0, 1
-    offset = 0
-    for line in raw.split(b"\n"):
-        while index < len(marks) and marks[index][0] <= offset:
-            current = marks[index][1]
-            index += 1
-        streams.append(current)
-        offset += len(line) + 1
-    if raw.endswith(b"\n"):
-        streams.pop()
-    return streams
 
 
 def _readable(line: str) -> str:

@@ -457,6 +457,16 @@ def test_version_and_help(env: dict[str, str]) -> None:
         assert flag.encode() in helped.stdout
 
 
+def test_test_email_without_an_smtp_host_fails_and_keeps_the_sample(
+    env: dict[str, str], outbox: Path
+) -> None:
+    done = run(["--test-email"], env)
+    assert done.returncode == 1
+    assert b"no SMTP host set" in done.stderr
+    (message,) = outbox_messages(outbox)
+    assert message["X-Lognotify-Status"] == "test"
+
+
 def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
     done = run([], env)
     assert done.returncode == 2
