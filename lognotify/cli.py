@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -22,6 +21,7 @@ from lognotify.settings import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Sequence
 
     from lognotify.settings import Settings
@@ -67,14 +67,17 @@ _HELP = {
 _REPEATABLE = {"to", "redact"}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        say(f"{message} (see lognotify --help)")
-        raise SystemExit(CONFIG_ERROR_EXIT)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    # argparse (and the shutil and gettext it pulls in) is a third of our start-up time:
+    # built only when there are options to parse; `lognotify -- CMD` never needs it.
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            say(f"{message} (see lognotify --help)")
+            raise SystemExit(CONFIG_ERROR_EXIT)
+
+    parser = Parser(
         prog="lognotify",
         usage="lognotify [OPTIONS] -- COMMAND [ARGS...]",
         description="Run COMMAND as if lognotify were not there; mail its output when it fails.",
@@ -113,9 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         options, command = argv[:split], argv[split + 1 :]
     else:
         options, command = argv, []
-    args = _parser().parse_args(options)
-    command = command or [word for word in args.command if word != "--"]
-    overrides = {keyword: getattr(args, keyword) for keyword in FLAGS}
+    overrides: dict[str, object] = {}
+    test_email = dry_run = False
+    if options:
+        args = _parser().parse_args(options)
+        command = command or [word for word in args.command if word != "--"]
+        overrides = {keyword: getattr(args, keyword) for keyword in FLAGS}
+        test_email, dry_run = args.test_email, args.dry_run
     try:
         settings = load_settings(overrides, origin="flag")
     except ConfigError as exc:
@@ -123,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return CONFIG_ERROR_EXIT
     for warning in unknown_env():
         say(warning)
-    if args.test_email:
+    if test_email:
         if command:
             say("--test-email takes no command")
             return CONFIG_ERROR_EXIT
@@ -143,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(result.note)
     if result.timed_out:
         say(f"{result.reason}")
-    if args.dry_run:
+    if dry_run:
         if should_notify(settings.notify_on, result):
             notify(result, settings, dry_run=sys.stdout.buffer)
         else:

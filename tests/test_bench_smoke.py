@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
-FIGURES = ("passthrough", "memory", "start-up", "report cost", "handler", "import", "import-api")
+FIGURES = (
+    "passthrough",
+    "passthrough-1M",
+    "memory",
+    "start-up",
+    "report cost",
+    "handler",
+    "import",
+    "import-api",
+)
 
 
 def _quick(*flags: str) -> subprocess.CompletedProcess[str]:
