@@ -21,6 +21,8 @@ STDERR = 2
 HEAD_SHARE = 0.25
 # Stream changes remembered per part; past that the oldest are forgotten (they only colour lines).
 MAX_MARKS = 4096
+# Appends smaller than this are gathered and stored together: a log record costs a list append.
+PENDING_LIMIT = 64 * 1024
 
 
 class Snapshot(Frozen):
@@ -77,8 +79,8 @@ class Snapshot(Frozen):
 class Capture:
     """A thread-safe byte buffer keeping the first and the last part of what it is given.
 
-    ``append`` is O(len(data)) with no allocation once the buffers are full; memory never
-    exceeds ``max_bytes`` plus a constant.
+    ``append`` is O(len(data)) amortised; small appends are gathered and stored together.
+    Memory never exceeds ``max_bytes`` plus a constant (``PENDING_LIMIT`` and the marks).
     """
 
     def __init__(self, max_bytes: int = 1 << 20) -> None:
@@ -97,6 +99,10 @@ class Capture:
         self._omitted_bytes = 0
         self._omitted_lines = 0
         self._total = 0
+        # Small appends waiting to be stored, all from one stream (at most PENDING_LIMIT bytes).
+        self._pending: list[bytes] = []
+        self._pending_stream = STDOUT
+        self._pending_size = 0
         self._lock = allocate_lock()
 
     def __len__(self) -> int:
@@ -113,18 +119,39 @@ class Capture:
             return
         with self._lock:
             self._total += len(data)
-            begin = 0
-            room = self._head_limit - len(self._head)
-            if room > 0:
-                marks = self._head_marks
-                if (not marks or marks[-1][1] != stream) and len(marks) < MAX_MARKS:
-                    marks.append((len(self._head), stream))
-                if len(data) <= room:
-                    self._head += data
-                    return
-                self._head += memoryview(data)[:room]
-                begin = room
-            self._append_tail(data, begin, stream)
+            if len(data) >= PENDING_LIMIT:  # a big chunk (a command's output): store it now
+                if self._pending:
+                    self._fold()
+                self._store(data, stream)
+                return
+            # Log records are small and many: gather them, and fold them in together.
+            if self._pending and stream != self._pending_stream:
+                self._fold()
+            self._pending.append(data)
+            self._pending_stream = stream
+            self._pending_size += len(data)
+            if self._pending_size >= PENDING_LIMIT:
+                self._fold()
+
+    def _fold(self) -> None:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        self._store(data, self._pending_stream)
+
+    def _store(self, data: bytes, stream: int) -> None:
+        begin = 0
+        room = self._head_limit - len(self._head)
+        if room > 0:
+            marks = self._head_marks
+            if (not marks or marks[-1][1] != stream) and len(marks) < MAX_MARKS:
+                marks.append((len(self._head), stream))
+            if len(data) <= room:
+                self._head += data
+                return
+            self._head += memoryview(data)[:room]
+            begin = room
+        self._append_tail(data, begin, stream)
 
     def _append_tail(self, data: bytes, begin: int, stream: int) -> None:
         # data[begin:] goes to the tail; slices are memoryviews, so nothing is copied twice.
@@ -177,6 +204,8 @@ class Capture:
     def snapshot(self) -> Snapshot:
         """A consistent copy of what is held now."""
         with self._lock:
+            if self._pending:
+                self._fold()
             tail = bytes(self._tail[self._pos :] + self._tail[: self._pos])
             start = self._tail_written - len(tail)
             tail_marks = tuple((max(offset - start, 0), stream) for offset, stream in self._tail_marks)

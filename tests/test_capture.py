@@ -7,7 +7,7 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lognotify.capture import HEAD_SHARE, MAX_MARKS, STDERR, STDOUT, Capture
+from lognotify.capture import HEAD_SHARE, MAX_MARKS, PENDING_LIMIT, STDERR, STDOUT, Capture
 
 chunks = st.lists(
     st.tuples(st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")), st.sampled_from([STDOUT, STDERR])),
@@ -100,3 +100,37 @@ def test_appends_from_many_threads_are_never_torn() -> None:
         thread.join()
     lines = capture.snapshot().data.splitlines(keepends=True)
     assert sorted(lines) == sorted(records)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    max_bytes=st.integers(min_value=0, max_value=300_000),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([10, 1000, PENDING_LIMIT - 1, PENDING_LIMIT, 100_000]),
+            st.sampled_from([STDOUT, STDERR]),
+            st.booleans(),
+        ),
+        max_size=25,
+    ),
+)
+def test_gathered_small_appends_and_big_ones_keep_their_order(
+    max_bytes: int, steps: list[tuple[int, int, bool]]
+) -> None:
+    capture = Capture(max_bytes)
+    everything = b""
+    for index, (size, stream, look) in enumerate(steps):
+        data = bytes([65 + index % 26]) * (size - 1) + b"\n"
+        capture.append(data, stream)
+        everything += data
+        if look:  # a snapshot in the middle must see everything appended so far
+            middle = capture.snapshot()
+            assert middle.total_bytes == len(everything)
+            assert middle.head + middle.tail == everything[: len(middle.head)] + (
+                everything[len(everything) - len(middle.tail) :] if middle.tail else b""
+            )
+    snap = capture.snapshot()
+    assert snap.head == everything[: len(snap.head)]
+    assert snap.tail == (everything[len(everything) - len(snap.tail) :] if snap.tail else b"")
+    omitted = everything[len(snap.head) : len(everything) - len(snap.tail)]
+    assert (snap.omitted_bytes, snap.omitted_lines) == (len(omitted), omitted.count(b"\n"))

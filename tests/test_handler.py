@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -249,6 +250,7 @@ def _log_from_many_threads(logger: logging.Logger, handler: TeeHandler) -> None:
         while not done.is_set():
             handler.capture.snapshot()
             handler.getvalue()
+            time.sleep(0.001)  # a busy reader spinning on the lock would starve the writers
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
     reader = threading.Thread(target=read)
