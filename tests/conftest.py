@@ -100,3 +100,20 @@ def smtp_scripted(smtp_ca: trustme.CA) -> Iterator[Callable[..., ScriptedServer]
             return stack.enter_context(ScriptedServer(**kwargs))
 
         yield make
+
+
+# --- the real program, writing its reports to an outbox -------------------------------------
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Path:
+    """Where the program under test writes its reports (made when the first one is written)."""
+    return tmp_path / "outbox"
+
+
+@pytest.fixture
+def env(outbox: Path) -> dict[str, str]:
+    """A clean environment (no LOGNOTIFY_* from the developer's) with the outbox set."""
+    from helpers import clean_env
+
+    return clean_env(LOGNOTIFY_OUTBOX=str(outbox))

@@ -23,16 +23,6 @@ from helpers import (
 )
 
 
-@pytest.fixture
-def outbox(tmp_path: Path) -> Path:
-    return tmp_path / "outbox"
-
-
-@pytest.fixture
-def env(outbox: Path) -> dict[str, str]:
-    return clean_env(LOGNOTIFY_OUTBOX=str(outbox))
-
-
 def start(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [*lognotify_argv(), *args], env=env, **kwargs

@@ -54,11 +54,6 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-@pytest.fixture
-def outbox(tmp_path: Path) -> Path:
-    return tmp_path / "outbox"
-
-
 def settings_for(
     server: BaseSMTPServer | HandRolled | None,
     outbox: Path,
@@ -430,10 +425,14 @@ def test_refused_authentication_is_not_retried(
 # --- nothing hangs ---------------------------------------------------------------------------
 
 
-def test_a_server_that_never_greets_costs_one_smtp_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
+FAULTS = {"never greets": "no_greeting_connections", "stalls after DATA": "stall_data_times"}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_silent_server_once_costs_one_smtp_timeout(
+    fault: str, smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
-    server = smtp_scripted(no_greeting_connections=1)
+    server = smtp_scripted(**{FAULTS[fault]: 1})
     settings = settings_for(server, outbox, smtp_timeout=1, delivery_timeout=30)
 
     start = time.monotonic()
@@ -445,41 +444,11 @@ def test_a_server_that_never_greets_costs_one_smtp_timeout(
     assert len(server.wait_for_messages(1)) == 1
 
 
-def test_a_server_that_never_greets_is_abandoned_at_the_delivery_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_server_that_stays_silent_is_abandoned_at_the_delivery_timeout(
+    fault: str, smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
 ) -> None:
-    server = smtp_scripted(no_greeting_connections=ALWAYS)
-    settings = settings_for(server, outbox, smtp_timeout=30, delivery_timeout=1.5)
-
-    start = time.monotonic()
-    delivered, _ = send_report(settings, sleeps)
-    elapsed = time.monotonic() - start
-
-    assert not delivered.sent
-    assert "timed out" in (delivered.error or "")
-    assert 1.4 <= elapsed < 5
-    assert len(outbox_files(outbox)) == 1
-
-
-def test_a_server_that_stalls_after_data_costs_one_smtp_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
-) -> None:
-    server = smtp_scripted(stall_data_times=1)
-    settings = settings_for(server, outbox, smtp_timeout=1, delivery_timeout=30)
-
-    start = time.monotonic()
-    delivered, _ = send_report(settings, sleeps)
-    elapsed = time.monotonic() - start
-
-    assert delivered.sent and delivered.attempts == 2, delivered
-    assert 0.9 <= elapsed < 4
-    assert len(server.wait_for_messages(1)) == 1
-
-
-def test_a_server_that_stalls_after_data_is_abandoned_at_the_delivery_timeout(
-    smtp_scripted: Scripted, sleeps: Sleeps, outbox: Path
-) -> None:
-    server = smtp_scripted(stall_data_times=ALWAYS)
+    server = smtp_scripted(**{FAULTS[fault]: ALWAYS})
     settings = settings_for(server, outbox, smtp_timeout=30, delivery_timeout=1.5)
 
     start = time.monotonic()

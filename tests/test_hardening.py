@@ -21,16 +21,6 @@ from helpers import (
 TWO_MIB = 2 * 1024 * 1024
 
 
-@pytest.fixture
-def outbox(tmp_path: Path) -> Path:
-    return tmp_path / "outbox"
-
-
-@pytest.fixture
-def env(outbox: Path) -> dict[str, str]:
-    return clean_env(LOGNOTIFY_OUTBOX=str(outbox))
-
-
 def only_message(outbox: Path) -> tuple[bytes, object]:
     (path,) = list(outbox.glob("*.eml"))
     raw = path.read_bytes()
