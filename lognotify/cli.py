@@ -6,7 +6,7 @@ import sys
 import time
 
 from lognotify import __version__
-from lognotify.capture import Capture
+from lognotify.capture import STDERR, Capture
 from lognotify.errors import ConfigError
 from lognotify.notify import notify, say, should_notify
 from lognotify.result import RunResult
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.note:
         say(result.note)
     if result.timed_out:
-        say(f"{result.reason}")
+        say(result.reason)
     if dry_run:
         if should_notify(settings.notify_on, result):
             notify(result, settings, dry_run=sys.stdout.buffer)
@@ -157,13 +157,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"no report: the run {'failed' if result.failed else 'succeeded'} "
                 f"and notify_on is {settings.notify_on}")
     elif should_notify(settings.notify_on, result):
-        notify(result, settings)
+        _notify_through_sigterm(result, settings)
     return result.exit_code
 
 
-def _test_email(settings: Settings) -> int:
-    from lognotify.capture import STDERR
+def _notify_through_sigterm(result: RunResult, settings: Settings) -> None:
+    # The command has ended; a SIGTERM now (the pod deleted while we mail) must not lose the
+    # report. Delivery is bounded by delivery_timeout, and the kubelet's SIGKILL by the grace.
+    import signal
 
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: arrived.append(signum))
+    try:
+        notify(result, settings)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if arrived:
+        say("SIGTERM arrived while the report was being sent; it was sent first")
+
+
+def _test_email(settings: Settings) -> int:
     now = time.time()
     sample = Capture()
     sample.append(b"This is what the output of a job looks like in a report.\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -285,3 +286,31 @@ def test_credentials_without_encryption_are_a_configuration_error(
     assert PASSWORD not in run.stderr
     assert not marker.exists()  # the command was never started
     assert smtp_sink.connections == 0  # nothing was sent, the password least of all
+
+
+def test_sigterm_while_the_report_is_sent_does_not_lose_it(
+    smtp_scripted: Scripted, tmp_path: Path
+) -> None:
+    # Issue case 15 for the wrapper: the pod is deleted while the report is on its way.
+    server = smtp_scripted(stall_data_times=1)
+    env = {
+        "PATH": os.environ["PATH"],
+        "TMPDIR": str(tmp_path),
+        **smtp_env(server, LOGNOTIFY_SMTP_TIMEOUT="2", LOGNOTIFY_DELIVERY_TIMEOUT="20"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lognotify", "--", "sh", "-c", "echo failing; exit 3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while not server.received:  # the first attempt's body reached the server, which stalls
+        assert time.monotonic() < deadline, "the report never reached the server"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 3, stderr  # the command's own status, not a death by SIGTERM
+    assert len(server.wait_for_messages(1, timeout=5)) == 1
+    assert b"report sent to ops@example.com after 2 attempts" in stderr
+    assert b"SIGTERM arrived while the report was being sent" in stderr
