@@ -257,17 +257,16 @@ class _Runner:
             waits.append(drain_until - now)
         return max(min(waits), 0.0)
 
-    def _pump(self, fd: int, readers: dict[int, int], poller: select.epoll) -> None:
+    def _pump(self, fd: int, readers: dict[int, int], poller: select.epoll) -> bool:
+        """Pass on one read of ``fd``; False when there was nothing to read (or it ended)."""
         stream = readers[fd]
         try:
             data = os.read(fd, CHUNK)
         except BlockingIOError:
-            return
+            return False
         if not data:
-            poller.unregister(fd)
-            os.close(fd)
-            del readers[fd]
-            return
+            self._drop(fd, readers, poller)
+            return False
         if stream == STDERR:
             self.stderr_seen = True
         out = self.outputs.get(stream)
@@ -275,30 +274,22 @@ class _Runner:
             # Our reader went away: close the pipe, so the command meets a closed pipe too,
             # as it would have without us.
             self.outputs.pop(stream)
-            poller.unregister(fd)
-            os.close(fd)
-            del readers[fd]
+            self._drop(fd, readers, poller)
         self.capture.append(data, stream)
+        return True
+
+    @staticmethod
+    def _drop(fd: int, readers: dict[int, int], poller: select.epoll) -> None:
+        poller.unregister(fd)
+        os.close(fd)
+        del readers[fd]
 
     def _sweep(self, readers: dict[int, int], poller: select.epoll) -> None:
-        """Read what is already in the pipes, without waiting for more."""
+        """Pass on what is already in the pipes, without waiting for more."""
         for fd in list(readers):
-            for _ in range(64):
-                if fd not in readers:
+            for _ in range(64):  # a leftover still writing must not keep us here
+                if fd not in readers or not self._pump(fd, readers, poller):
                     break
-                try:
-                    data = os.read(fd, CHUNK)
-                except BlockingIOError:
-                    break
-                if not data:
-                    break
-                stream = readers[fd]
-                if stream == STDERR:
-                    self.stderr_seen = True
-                out = self.outputs.get(stream)
-                if out is not None:
-                    _write_all(out, data)
-                self.capture.append(data, stream)
 
     def _reap(self) -> None:
         assert self.pid is not None
