@@ -22,8 +22,12 @@ from lognotify.settings import CLI_ONLY, FLAGS, load_settings, unknown_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import FrameType, TracebackType
-    from typing import Any, Literal, TextIO
+    from typing import Any, Literal, ParamSpec, TextIO, TypeVar, overload
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -177,11 +181,23 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         )
 
 
-def capture_and_notify(**settings: Any) -> CaptureAndNotify:
+if TYPE_CHECKING:  # typing costs ~3 ms at import; the overloads are for type checkers only
+
+    @overload
+    def capture_and_notify(function: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def capture_and_notify(**settings: Any) -> CaptureAndNotify: ...
+
+
+def capture_and_notify(
+    function: Callable[P, R] | None = None, /, **settings: Any
+) -> CaptureAndNotify | Callable[P, R]:
     """Capture the logging of a block of work and mail a report when it fails.
 
     Use it as a context manager (``with capture_and_notify(job_name="nightly-etl"):``) or a
-    decorator (``@capture_and_notify(job_name="nightly-etl")``). While active, a
+    decorator (``@capture_and_notify(job_name="nightly-etl")``, or bare
+    ``@capture_and_notify`` with every setting from the environment). While active, a
     :class:`TeeHandler` on the root logger writes every record to stdout (``echo=False``
     turns that off) and into a bounded capture; Python warnings are captured too. On leaving:
 
@@ -197,6 +213,8 @@ def capture_and_notify(**settings: Any) -> CaptureAndNotify:
     ``log_format`` shape what is captured. A malformed setting prints one line and exits 2
     before the block runs. A failure to notify is one line on stderr, never an exception.
     """
+    if function is not None:
+        return CaptureAndNotify(**settings)(function)
     return CaptureAndNotify(**settings)
 
 

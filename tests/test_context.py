@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 from smtp_servers import BaseSMTPServer, ScriptedServer, Sink, wait_until
 
+from lognotify import capture_and_notify
+
 pytestmark = pytest.mark.timeout(60)
 
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -757,3 +759,23 @@ def test_sigterm_during_delivery_lets_the_report_go_out_then_exits_143(
     if mailed_exit_code == "1":
         assert "RuntimeError: the real failure" in text_body(delivery.message)
         assert "RuntimeError: the real failure" in err  # the job's traceback is still shown
+
+
+def test_the_bare_decorator_takes_every_setting_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("LOGNOTIFY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LOGNOTIFY_OUTBOX", str(tmp_path))
+    monkeypatch.setenv("LOGNOTIFY_JOB_NAME", "bare")
+
+    @capture_and_notify
+    def job(value: int) -> int:
+        raise ValueError(f"boom {value}")
+
+    with pytest.raises(ValueError, match="boom 7"):
+        job(7)
+    (path,) = tmp_path.glob("*.eml")
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert message["X-Lognotify-Job"] == "bare"
+    assert "ValueError: boom 7" in message.get_body(("plain",)).get_content()
