@@ -218,13 +218,22 @@ def test_report_arrives_once_through_a_plain_server(
     assert smtp_sink.connections == 1 and sleeps.calls == []
 
 
-def test_report_arrives_over_starttls_with_auth_and_the_test_ca(
-    smtp_starttls: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps, outbox: Path
+@pytest.mark.parametrize(
+    ("server_fixture", "security"), [("smtp_starttls", "starttls"), ("smtp_ssl", "ssl")]
+)
+def test_report_arrives_over_tls_with_auth_and_the_test_ca(
+    server_fixture: str,
+    security: str,
+    request: pytest.FixtureRequest,
+    smtp_ca_file: str,
+    sleeps: Sleeps,
+    outbox: Path,
 ) -> None:
+    server: BaseSMTPServer = request.getfixturevalue(server_fixture)
     settings = settings_for(
-        smtp_starttls,
+        server,
         outbox,
-        security="starttls",
+        security=security,
         smtp_user="user",
         smtp_password="secret",
         smtp_ca_file=smtp_ca_file,
@@ -233,27 +242,7 @@ def test_report_arrives_over_starttls_with_auth_and_the_test_ca(
     delivered, _ = send_report(settings, sleeps)
 
     assert delivered.sent and delivered.attempts == 1, delivered
-    (arrived,) = smtp_starttls.wait_for_messages(1)
-    assert arrived.tls and arrived.auth_user == "user"
-    assert_is_the_report(arrived.message)
-
-
-def test_report_arrives_over_implicit_tls(
-    smtp_ssl: BaseSMTPServer, smtp_ca_file: str, sleeps: Sleeps, outbox: Path
-) -> None:
-    settings = settings_for(
-        smtp_ssl,
-        outbox,
-        security="ssl",
-        smtp_user="user",
-        smtp_password="secret",
-        smtp_ca_file=smtp_ca_file,
-    )
-
-    delivered, _ = send_report(settings, sleeps)
-
-    assert delivered.sent and delivered.attempts == 1, delivered
-    (arrived,) = smtp_ssl.wait_for_messages(1)
+    (arrived,) = server.wait_for_messages(1)
     assert arrived.tls and arrived.auth_user == "user"
     assert_is_the_report(arrived.message)
 
