@@ -1,8 +1,6 @@
 """``python -m lognotify``: the same program as the ``lognotify`` command."""
 
-import sys
-
-from lognotify.cli import main
+from lognotify.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
