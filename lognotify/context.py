@@ -131,6 +131,8 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             result = self._result(exc, tb, handler, ended)
             if should_notify(self._settings.notify_on, result):
                 notify(result, self._settings)
+        except Exception as error:  # ours must never replace the job's outcome
+            say(f"could not make the report: {type(error).__name__}: {error}")
         finally:
             if self._saved_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._saved_sigterm)
@@ -221,7 +223,10 @@ def capture_and_notify(
 def _describe(exc: BaseException) -> str:
     kind = type(exc)
     name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    message = str(exc)
+    try:
+        message = str(exc)
+    except Exception:  # an exception may fail to describe itself; the report still goes out
+        message = "<unprintable>"
     return f"{name}: {message}" if message else name
 
 

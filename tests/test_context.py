@@ -779,3 +779,24 @@ def test_the_bare_decorator_takes_every_setting_from_the_environment(
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert message["X-Lognotify-Job"] == "bare"
     assert "ValueError: boom 7" in message.get_body(("plain",)).get_content()
+
+
+def test_a_failure_of_ours_never_replaces_the_jobs_exception(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [name for name in os.environ if name.startswith("LOGNOTIFY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LOGNOTIFY_OUTBOX", str(tmp_path))
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("this exception cannot be described")
+
+    with pytest.raises(Unprintable):
+        with capture_and_notify(job_name="odd"):
+            raise Unprintable()
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lognotify:")]
+    assert "report written to" in line
+    (path,) = tmp_path.glob("*.eml")
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert "Unprintable: <unprintable>" in message.get_body(("plain",)).get_content()
