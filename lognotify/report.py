@@ -321,8 +321,10 @@ def _first_lines(
     text: str, raw: bytes, marks: Sequence[tuple[int, int]]
 ) -> tuple[list[Line], int]:
     """Up to HEAD_LINES lines (HEAD_CHARS characters) from the start; and the characters used."""
-    pieces = text.split("\n", HEAD_LINES)[:HEAD_LINES]
-    if pieces and pieces[-1] == "" and text.endswith("\n") and len(pieces) < HEAD_LINES + 1:
+    pieces = text.split("\n", HEAD_LINES)
+    if len(pieces) > HEAD_LINES:
+        pieces.pop()  # the rest of the text, beyond the lines shown
+    elif pieces[-1] == "":
         pieces.pop()  # the empty piece after the final newline is not a line
     pieces = _within(pieces, HEAD_CHARS)
     used = min(sum(len(piece) + 1 for piece in pieces), len(text))

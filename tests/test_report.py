@@ -131,3 +131,14 @@ def test_the_message_stays_under_2_mib_with_incompressible_output(max_bytes: int
     (part,) = list(message.iter_attachments())
     log = gzip.decompress(part.get_content())
     assert log.startswith(noise[:1000]) and log.endswith(noise[-1000:])
+
+
+def test_the_omitted_count_is_exact_whatever_lines_the_excerpt_ends_on() -> None:
+    # 600 lines, the 100th of them empty: the bodies show 100 + 300, and say 200 are left out.
+    lines = [b"line %d" % n for n in range(600)]
+    lines[99] = b""
+    output = b"\n".join(lines) + b"\n"
+    report = render(result_with(output), load_settings({}, {}), environ={})
+    middle = b"\n".join(lines[100:300]) + b"\n"
+    assert f"[... {len(middle):,} bytes (200 lines) omitted ...]" in report.text
+    assert "line 98\n\n[... " in report.text and "omitted ...]\nline 300\n" in report.text
