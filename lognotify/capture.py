@@ -106,10 +106,6 @@ class Capture:
         self._lock = allocate_lock()
 
     def __len__(self) -> int:
-        return self._total
-
-    @property
-    def total_bytes(self) -> int:
         """Bytes given to the capture so far, kept or not."""
         return self._total
 

@@ -23,6 +23,7 @@ import tenacity
 
 from lognotify._frozen import Frozen
 from lognotify.errors import DeliveryError
+from lognotify.report import file_safe, utc_stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -326,9 +327,8 @@ def write_outbox(message: EmailMessage, directory: str | None = None) -> Path:
     """Write ``message`` as an ``.eml`` file into the outbox, atomically; return its path."""
     folder = Path(directory) if directory else Path(tempfile.gettempdir()) / DEFAULT_OUTBOX
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    job = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(message["X-Lognotify-Job"] or "job"))
-    path = folder / f"{stamp}-{job[:60]}-{os.urandom(4).hex()}.eml"
+    job = file_safe(str(message["X-Lognotify-Job"] or "job"))
+    path = folder / f"{utc_stamp(time.time())}-{job[:60]}-{os.urandom(4).hex()}.eml"
     partial = path.with_name(f".{path.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # reports hold logs
     try:

@@ -141,7 +141,7 @@ def render(
     host = hostname or os.uname().nodename
     head, tail = _redacted_capture(result.output, redactor)
     log = _log_bytes(head, tail, result.output)
-    log_name = f"{_FILENAME_UNSAFE.sub('_', job)[:80]}-{_stamp(result.started)}.log.gz"
+    log_name = f"{file_safe(job)[:80]}-{utc_stamp(result.started)}.log.gz"
     context = {
         "job": job,
         "status": status,
@@ -419,8 +419,14 @@ def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
-def _stamp(timestamp: float) -> str:
+def utc_stamp(timestamp: float) -> str:
+    """``20261125T030405Z``: a UTC time for file names."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(timestamp))
+
+
+def file_safe(text: str) -> str:
+    """``text`` usable in a file name: each run of other characters becomes ``_``."""
+    return _FILENAME_UNSAFE.sub("_", text)
 
 
 def _status_word(status: str, result: RunResult) -> str:
