@@ -9,39 +9,38 @@
 # read-only root filesystem (only /tmp needs to be writable). See docs/deploying.md.
 ARG BASE_IMAGE=python:3.12-slim
 
-# ---- builder: a wheel for lognotify and for each of its dependencies ---------------------------
+# ---- builder: the venv, with lognotify and its dependencies installed from wheels ---------------
 FROM ${BASE_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY . .
+# pip compiles the .pyc files here, because at run time the root filesystem is read-only.
 RUN python -m pip wheel --wheel-dir /wheels . \
- && ls -l /wheels
+ && python -m venv /opt/lognotify \
+ && /opt/lognotify/bin/pip install --no-index --find-links=/wheels lognotify \
+ && /opt/lognotify/bin/lognotify --version
 
-# ---- final image: a venv with those wheels, nothing else ---------------------------------------
+# ---- final image: that venv, nothing else ------------------------------------------------------
 FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="lognotify" \
       org.opencontainers.image.description="Mail a failed batch job's log (Kubernetes CronJobs, Python jobs)" \
       org.opencontainers.image.licenses="MIT"
 
+RUN groupadd --system --gid 10001 lognotify \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /tmp \
+        --no-create-home --shell /usr/sbin/nologin lognotify \
+ && mkdir -p /app
+
+# COPY --from is cached by the content it copies. (A `RUN --mount=...,from=builder` that installs
+# the wheels is not, with buildah's --layers: a rebuild would keep the previous lognotify.)
+COPY --from=builder /opt/lognotify /opt/lognotify
+
 ENV VIRTUAL_ENV=/opt/lognotify \
     PATH=/opt/lognotify/bin:$PATH \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-
-# The wheels are bind-mounted from the builder, so they never become a layer of this image;
-# pip compiles the .pyc files now, because at run time the root filesystem is read-only.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python -m venv "$VIRTUAL_ENV" \
- && "$VIRTUAL_ENV/bin/pip" install --no-index --find-links=/wheels lognotify \
- && lognotify --help >/dev/null \
- && groupadd --system --gid 10001 lognotify \
- && useradd --system --uid 10001 --gid 10001 --home-dir /tmp \
-        --no-create-home --shell /usr/sbin/nologin lognotify \
- && rm -rf /root/.cache /tmp/* \
- && mkdir -p /app
 
 # Only /tmp is writable at run time (an emptyDir in Kubernetes, --tmpfs /tmp with podman/docker):
 # HOME and TMPDIR point there, and Python neither writes bytecode nor buffers output.
