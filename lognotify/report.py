@@ -71,6 +71,7 @@ class Output(Frozen):
         "omitted_lines",
         "omitted",
         "total_bytes",
+        "kept_bytes",
         "empty",
     )
     head_lines: tuple[Line, ...]
@@ -79,6 +80,7 @@ class Output(Frozen):
     omitted_lines: int
     omitted: str
     total_bytes: int
+    kept_bytes: int
     empty: bool
 
     def __init__(self, **fields: object) -> None:
@@ -313,6 +315,7 @@ def _excerpt(head: str, tail: str, output: Snapshot) -> Output:
         omitted_lines=omitted_lines,
         omitted=omitted_marker(omitted_bytes, omitted_lines) if omitted_bytes else "",
         total_bytes=output.total_bytes,
+        kept_bytes=output.total_bytes - output.omitted_bytes,
         empty=output.total_bytes == 0,
     )
 

@@ -55,6 +55,18 @@ def test_a_large_output_shows_head_and_tail_with_what_was_omitted() -> None:
     assert "line 100000\n" not in report.text
 
 
+def test_the_output_headline_says_whether_the_attachment_holds_all_of_it() -> None:
+    lines = b"".join(b"line %05d\n" % n for n in range(1000))  # 11,000 bytes
+    settings = load_settings({"job_name": "etl"}, {})
+    whole = render(result_with(lines), settings, environ={})
+    cut = render(result_with(lines, max_bytes=5_000), settings, environ={})
+    for body in (whole.text, whole.html):
+        assert "11,000 bytes, all kept in etl-20260921T141320Z.log.gz" in body
+    for body in (cut.text, cut.html):
+        assert "all kept" not in body
+        assert "11,000 bytes; the first and last 5,000 kept in etl-20260921T141320Z.log.gz" in body
+
+
 def test_progress_bars_escapes_and_control_bytes_are_made_readable() -> None:
     output = b"\x1b[31mred\x1b[0m\n0%\r50%\r100%\nnul\x00byte \xff\n"
     report = render(result_with(output), load_settings({}, {}), environ={})
