@@ -10,8 +10,8 @@ from lognotify import __version__
 from lognotify.capture import STDERR, Capture
 from lognotify.errors import ConfigError
 from lognotify.notify import notify, say, should_notify
-from lognotify.result import RunResult
-from lognotify.runner import run_command
+from lognotify.result import RunResult, signal_name
+from lognotify.runner import FORWARDED, run_command
 from lognotify.settings import (
     FLAGS,
     NOTIFY_CHOICES,
@@ -125,7 +125,30 @@ def run() -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run lognotify with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    # From here to the end, the signals the runner passes on to the command are never left to
+    # their default action (death, and a lost report). Before the command starts they are held
+    # and passed on once it has; after it has ended (SIGTERM as the pod is deleted while we
+    # mail, a Ctrl-C) they are held until the report is out, and the command's status stands.
+    # Delivery is bounded by delivery_timeout, and the kubelet's SIGKILL by the grace period.
+    held: list[int] = []
+    saved = _hold_signals(held)
+    try:
+        status, ran = _main(list(sys.argv[1:] if argv is None else argv), held)
+    finally:
+        _restore_signals(saved)
+    if held and ran:
+        names = ", ".join(sorted({signal_name(signum) for signum in held}))
+        say(f"{names} arrived after the command had ended; the report was sent first")
+    elif held:  # no command ran to pass them on to: they take their course now
+        import signal
+
+        for signum in held:
+            signal.raise_signal(signum)
+    return status
+
+
+def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
+    """What ``main`` does; and whether a command was run."""
     if "--" in argv:
         split = argv.index("--")
         options, command = argv[:split], argv[split + 1 :]
@@ -142,17 +165,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(overrides, origin="flag")
     except ConfigError as exc:
         say(str(exc))
-        return CONFIG_ERROR_EXIT
+        return CONFIG_ERROR_EXIT, False
     for warning in unknown_env():
         say(warning)
     if test_email:
         if command:
             say("--test-email takes no command")
-            return CONFIG_ERROR_EXIT
-        return _test_email(settings)
+            return CONFIG_ERROR_EXIT, False
+        return _test_email(settings), False
     if not command:
         say("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see lognotify --help)")
-        return CONFIG_ERROR_EXIT
+        return CONFIG_ERROR_EXIT, False
 
     sys.stdout.flush()
     result = run_command(
@@ -160,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Capture(settings.max_bytes),
         timeout=settings.timeout,
         kill_grace=settings.kill_grace,
+        early=held,
     )
     if result.note:
         say(result.note)
@@ -172,23 +196,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"no report: the run {'failed' if result.failed else 'succeeded'} "
                 f"and notify_on is {settings.notify_on}")
     elif should_notify(settings.notify_on, result):
-        _notify_through_sigterm(result, settings)
-    return result.exit_code
+        notify(result, settings)
+    return result.exit_code, True
 
 
-def _notify_through_sigterm(result: RunResult, settings: Settings) -> None:
-    # The command has ended; a SIGTERM now (the pod deleted while we mail) must not lose the
-    # report. Delivery is bounded by delivery_timeout, and the kubelet's SIGKILL by the grace.
+def _hold_signals(held: list[int]) -> dict[int, object]:
     import signal
 
-    arrived: list[int] = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: arrived.append(signum))
-    try:
-        notify(result, settings)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if arrived:
-        say("SIGTERM arrived while the report was being sent; it was sent first")
+    def hold(signum: int, frame: object) -> None:
+        held.append(signum)
+
+    saved: dict[int, object] = {}
+    for signum in FORWARDED:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored stays ignored
+            saved[signum] = signal.signal(signum, hold)
+    return saved
+
+
+def _restore_signals(saved: dict[int, object]) -> None:
+    import signal
+
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _test_email(settings: Settings) -> int:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SIGTERM_EXIT = 128 + signal.SIGTERM
 SIGINT_EXIT = 128 + signal.SIGINT
+_active = threading.local()  # .block: the CaptureAndNotify running in this thread, if any
 
 
 class CaptureAndNotify(contextlib.ContextDecorator):
@@ -56,15 +57,53 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             echo=echo, level=level, log_format=log_format, stream=stream, **settings
         )
         self._settings_given = settings
-        self._level = logging._checkLevel(level)  # type: ignore[attr-defined]
         self._handler: TeeHandler | None = None
+        self._nested = False
         self._terminated = False
         self._delivering = False
-        self._late_sigterm = False
+        self._late_signals: list[int] = []
 
     def _recreate_cm(self) -> CaptureAndNotify:
         # A decorated function gets a fresh capture per call, so calls never share state.
         return CaptureAndNotify(**self._options)
+
+    def __call__(self, function: Callable[P, R]) -> Callable[P, R]:  # type: ignore[override]
+        """Decorate ``function``: each call runs in a fresh block.
+
+        A coroutine function is wrapped around its awaiting, and a generator function
+        around its iteration, not around the mere creation of the coroutine or generator.
+        """
+        import functools
+        import inspect
+
+        new_block = self._recreate_cm
+        wrapper: Any
+        if inspect.iscoroutinefunction(function):
+
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with new_block():
+                    return await function(*args, **kwargs)
+
+        elif inspect.isasyncgenfunction(function):
+
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with new_block():
+                    async for item in function(*args, **kwargs):
+                        yield item
+
+        elif inspect.isgeneratorfunction(function):
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with new_block():
+                    return (yield from function(*args, **kwargs))
+
+        else:
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with new_block():
+                    return function(*args, **kwargs)
+
+        return functools.wraps(function)(wrapper)
 
     @property
     def handler(self) -> TeeHandler | None:
@@ -72,8 +111,14 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         return self._handler
 
     def __enter__(self) -> CaptureAndNotify:
+        if getattr(_active, "block", None) is not None:
+            # Inside another block of this thread (a decorated main() called in a `with`):
+            # that one captures, reports and handles SIGTERM; a second would mean two mails.
+            self._nested = True
+            return self
         try:
             self._settings = load_settings(self._settings_given)
+            level, formatter = _log_options(self._options)
         except ConfigError as exc:
             say(str(exc))
             raise SystemExit(2) from exc
@@ -84,30 +129,37 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             stream=self._options["stream"],
             capture=Capture(self._settings.max_bytes),
             echo=self._options["echo"],
-            level=self._level,
+            level=level,
         )
-        handler.setFormatter(logging.Formatter(self._options["log_format"]))
+        handler.setFormatter(formatter)
         root = logging.getLogger()
         self._saved_level = root.level
-        if not root.handlers and root.level > self._level:
+        if not root.handlers and root.level > level:
             # Logging was never configured: its default WARNING level was nobody's choice.
-            root.setLevel(self._level)
+            root.setLevel(level)
         root.addHandler(handler)
         self._handler = handler
         self._saved_showwarning = warnings.showwarning
         if warnings.showwarning is not logging._showwarning:  # type: ignore[attr-defined]
             logging.captureWarnings(True)
         self._saved_sigterm: Any = None
-        if threading.current_thread() is threading.main_thread():
-            self._saved_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._main_thread = threading.current_thread() is threading.main_thread()
+        if self._main_thread:
+            previous = signal.getsignal(signal.SIGTERM)
+            if previous is not signal.SIG_IGN:  # a process that ignores SIGTERM keeps doing so
+                self._saved_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        _active.block = self
         return self
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         if self._delivering:
-            self._late_sigterm = True  # let the report go out first
+            self._late_signals.append(signum)  # let the report go out first
             return
         self._terminated = True
         raise SystemExit(SIGTERM_EXIT)
+
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
+        self._late_signals.append(signum)
 
     def __exit__(
         self,
@@ -115,8 +167,17 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Literal[False]:
+        if self._nested:
+            self._nested = False
+            return False
         self._delivering = True
         ended = time.time()
+        _active.block = None
+        saved_sigint: Any = None
+        if self._main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            # Ctrl-C while the report goes out must not put a KeyboardInterrupt from inside
+            # smtplib in place of the job's own outcome: held, then delivered once it is sent.
+            saved_sigint = signal.signal(signal.SIGINT, self._hold)
         handler = self._handler
         assert handler is not None  # __enter__ ran
         root = logging.getLogger()
@@ -136,12 +197,16 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         finally:
             if self._saved_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._saved_sigterm)
-        if self._late_sigterm:
+            if saved_sigint is not None:
+                signal.signal(signal.SIGINT, saved_sigint)
+        if signal.SIGTERM in self._late_signals:
             # SIGTERM came while the report was going out: deferred, never dropped, so the
             # process still ends with 143 even when the job's exception would be caught above.
             if exc is not None and not isinstance(exc, SystemExit):
                 traceback.print_exception(exc_type, exc, tb)  # as Python would have shown it
             raise SystemExit(SIGTERM_EXIT) from exc
+        if signal.SIGINT in self._late_signals:
+            signal.raise_signal(signal.SIGINT)  # to the job's own handler: KeyboardInterrupt
         return False  # never swallow the job's exception
 
     def _result(
@@ -152,13 +217,15 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         ended: float,
     ) -> RunResult:
         exit_code, sig, exception, trace = 0, None, None, None
-        if isinstance(exc, SystemExit):
-            if self._terminated and exc.code == SIGTERM_EXIT:
-                exit_code, sig = SIGTERM_EXIT, signal.SIGTERM
-            elif exc.code is None or exc.code == 0:
+        if self._terminated:
+            # Our SystemExit(143), or what it became on its way out (a CancelledError in
+            # asyncio, say): the run was stopped by SIGTERM either way.
+            exit_code, sig = SIGTERM_EXIT, signal.SIGTERM
+        elif isinstance(exc, SystemExit):
+            if exc.code is None or exc.code == 0:
                 exit_code = 0
             elif isinstance(exc.code, int):
-                exit_code = exc.code
+                exit_code = int(exc.code)  # sys.exit(True) exits 1
             else:  # sys.exit("message"): Python prints it and exits 1
                 exit_code, exception = 1, f"SystemExit: {exc.code}"
         elif isinstance(exc, KeyboardInterrupt):
@@ -218,6 +285,26 @@ def capture_and_notify(
     if function is not None:
         return CaptureAndNotify(**settings)(function)
     return CaptureAndNotify(**settings)
+
+
+def _log_options(options: dict[str, Any]) -> tuple[int, logging.Formatter]:
+    """The handler's level and formatter from ``level``, ``log_format`` and ``echo``."""
+    if not isinstance(options["echo"], bool):
+        raise ConfigError(f"echo: expected True or False, got {options['echo']!r}")
+    level = options["level"]
+    if isinstance(level, str) and not level.strip().isdigit():
+        level = logging.getLevelName(level.strip().upper())  # a number when the name is known
+    elif isinstance(level, (int, str)) and not isinstance(level, bool):
+        level = int(level)
+    if not isinstance(level, int) or level < 0:
+        raise ConfigError(
+            f"level: expected a logging level like INFO, DEBUG or 20, got {options['level']!r}"
+        )
+    try:
+        formatter = logging.Formatter(options["log_format"], validate=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"log_format: {exc}") from None
+    return level, formatter
 
 
 def _describe(exc: BaseException) -> str:

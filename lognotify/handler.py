@@ -6,7 +6,7 @@ import logging
 import sys
 
 from lognotify.capture import Capture
-from lognotify.settings import DEFAULT_MAX_BYTES
+from lognotify.settings import DEFAULT_MAX_BYTES, parse_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,27 +29,34 @@ class TeeHandler(logging.Handler):
         stream: TextIO | None = None,
         capture: Capture | None = None,
         *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int | str = DEFAULT_MAX_BYTES,
         echo: bool = True,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
         self.stream = stream
-        self.capture = capture if capture is not None else Capture(max_bytes)
+        if capture is None:
+            # dictConfig passes what the file says: 65536, or "64K" as LOGNOTIFY_MAX_BYTES takes it
+            capture = Capture(parse_size(max_bytes, "max_bytes"))
+        self.capture = capture
         self.echo = echo
         self.error_seen = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Format ``record`` once; write it to the stream, then to the capture."""
+        """Format ``record`` once; put it in the capture, then write it to the stream.
+
+        The capture comes first: a stream that fails (closed, full disk) must not cost the
+        report its record.
+        """
         try:
             line = self.format(record) + "\n"
             if record.levelno >= logging.ERROR:
                 self.error_seen = True
-            if self.echo:
-                stream = self.stream or sys.stdout
+            self.capture.append(line.encode("utf-8", "backslashreplace"))
+            stream = self.stream or sys.stdout
+            if self.echo and stream is not None:  # sys.stdout is None under pythonw
                 stream.write(line)
                 stream.flush()
-            self.capture.append(line.encode("utf-8", "backslashreplace"))
         except RecursionError:
             raise
         except Exception:

@@ -57,8 +57,14 @@ def run_command(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     is_init: bool | None = None,
+    early: list[int] | None = None,
 ) -> RunResult:
-    """Run ``argv`` to its end, passing its output through and into ``capture``."""
+    """Run ``argv`` to its end, passing its output through and into ``capture``.
+
+    ``early`` is where the caller's own handlers put signals that arrived before ours were
+    installed: they are taken from it (and it is emptied) and sent to the command once it
+    has started, so none is lost in between.
+    """
     runner = _Runner(
         capture,
         timeout=timeout,
@@ -67,7 +73,7 @@ def run_command(
         clock=clock,
         is_init=os.getpid() == 1 if is_init is None else is_init,
     )
-    return runner.run(list(argv), os.environ if env is None else env)
+    return runner.run(list(argv), os.environ if env is None else env, early)
 
 
 class _Runner:
@@ -141,12 +147,18 @@ class _Runner:
 
     # --- the run -------------------------------------------------------------------------
 
-    def run(self, argv: list[str], env: Mapping[str, str]) -> RunResult:
+    def run(
+        self, argv: list[str], env: Mapping[str, str], early: list[int] | None = None
+    ) -> RunResult:
         started, start_clock = time.time(), self.clock()
         command, program = shlex.join(argv), os.path.basename(argv[0]) if argv else ""
         pipes = {STDOUT: _pipe(), STDERR: _pipe()}
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         saved = self._install(wake_w)
+        if early:  # our handlers are in place: nothing can be added to it any more
+            for signum in early:
+                self._forward(signum, None)
+            early.clear()
         note = None
         try:
             try:

@@ -206,7 +206,8 @@ def _seconds(*, zero_ok: bool) -> Callable[[object, str], float]:
     return parse
 
 
-def _size(value: object, where: str) -> int:
+def parse_size(value: object, where: str) -> int:
+    """A size in bytes: an int, or text like ``1048576``, ``512K``, ``1M``."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     match = re.fullmatch(_SIZE, str(value).strip())
@@ -262,22 +263,27 @@ def _patterns(value: object, where: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _path_text(value: object, where: str) -> str:
+    # A pathlib.Path (any os.PathLike) is as good as its text.
+    return _text(os.fspath(value) if isinstance(value, os.PathLike) else value, where).strip()
+
+
 def _readable_file(value: object, where: str) -> str:
-    path = _text(value, where).strip()
+    path = _path_text(value, where)
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
         raise ConfigError(f"{where}: expected a readable file, got {path!r}")
     return path
 
 
 def _directory(value: object, where: str) -> str:
-    path = _text(value, where).strip()
+    path = _path_text(value, where)
     if not os.path.isdir(path):
         raise ConfigError(f"{where}: expected a directory, got {path!r}")
     return path
 
 
 def _path(value: object, where: str) -> str:
-    path = _text(value, where).strip()
+    path = _path_text(value, where)
     if not path or "\x00" in path:
         raise ConfigError(f"{where}: expected a path, got {value!r}")
     return path
@@ -310,7 +316,7 @@ _SPECS: dict[str, tuple[str, str, Callable[[object, str], object]]] = {
     "job_name": ("LOGNOTIFY_JOB_NAME", "--job-name", _text),
     "subject": ("LOGNOTIFY_SUBJECT", "--subject", _text),
     "template_dir": ("LOGNOTIFY_TEMPLATE_DIR", "--template-dir", _directory),
-    "max_bytes": ("LOGNOTIFY_MAX_BYTES", "--max-bytes", _size),
+    "max_bytes": ("LOGNOTIFY_MAX_BYTES", "--max-bytes", parse_size),
     "outbox": ("LOGNOTIFY_OUTBOX", "--outbox", _path),
     "redact": ("LOGNOTIFY_REDACT", "--redact", _patterns),
     "timeout": ("LOGNOTIFY_TIMEOUT", "--timeout", _seconds(zero_ok=False)),
@@ -394,24 +400,28 @@ def load_settings(
             given, where = found
         values[keyword] = parse(given, where)
         sources[keyword] = where
-    return _assemble(values, sources)
+    return _assemble(values, sources, origin)
 
 
-def _assemble(values: dict[str, object], sources: dict[str, str]) -> Settings:
+def _assemble(values: dict[str, object], sources: dict[str, str], origin: str) -> Settings:
+    def name(keyword: str) -> str:  # where a setting came from, or where it could be given
+        env, flag, _ = _SPECS[keyword]
+        return sources.get(keyword) or f"{flag if origin == 'flag' else keyword} (or {env})"
+
     security = str(values.get("smtp_security", "starttls"))
     user, password = values.get("smtp_user"), values.get("smtp_password")
     if (user or password) and security == "none":
         raise ConfigError(
-            f"{sources['smtp_security']}: 'none' cannot carry a user and password; credentials "
+            f"{name('smtp_security')}: 'none' cannot carry a user and password; credentials "
             "are never sent unencrypted (use starttls or ssl)"
         )
     if password and not user:
-        raise ConfigError("LOGNOTIFY_SMTP_USER: a user is needed with the SMTP password")
+        raise ConfigError(f"{name('smtp_user')}: a user is needed with the SMTP password")
     if user and not password:
-        raise ConfigError(f"{sources['smtp_user']}: a password is needed with the SMTP user")
+        raise ConfigError(f"{name('smtp_password')}: a password is needed with the SMTP user")
     if values.get("smtp_host") and not values.get("to") and values.get("notify_on") != "never":
         raise ConfigError(
-            "LOGNOTIFY_TO: no recipients; set the addresses to mail when an SMTP host is set"
+            f"{name('to')}: no recipients; set the addresses to mail when an SMTP host is set"
         )
     smtp = SmtpSettings(
         host=_opt_str(values.get("smtp_host")),

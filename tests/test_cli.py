@@ -22,6 +22,9 @@ from helpers import (
     text_body,
 )
 
+from lognotify.capture import Capture
+from lognotify.runner import run_command
+
 
 def start(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
@@ -172,6 +175,28 @@ def test_other_signals_are_passed_on_to_the_command(name: str, env: dict[str, st
     proc.send_signal(number)
     assert proc.wait(timeout=10) == 7
     assert f"got {number}".encode() in proc.stdout.read()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.002, 0.01, 0.03, 0.06, 0.1])
+def test_sigterm_as_lognotify_starts_stops_the_command_too(delay: float, env: dict[str, str]) -> None:
+    # Whenever the signal lands (before our handlers, before the command exists, while it
+    # runs), the run ends by SIGTERM: it is never held back and forgotten while the job runs on.
+    proc = start(["--", "sh", "-c", "sleep 5; echo finished"], env, stdout=subprocess.PIPE)
+    time.sleep(delay)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=15)
+    # Dead of it before Python had started (-15), or the command was (143).
+    assert proc.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM)
+    assert b"finished" not in out
+    assert time.monotonic() - began < 4
+
+
+def test_signals_held_before_the_runner_started_reach_the_command() -> None:
+    early = [int(signal.SIGTERM)]
+    result = run_command(["sleep", "30"], Capture(), early=early)
+    assert result.exit_code == 128 + signal.SIGTERM and result.signal == signal.SIGTERM
+    assert early == []
 
 
 def test_a_command_ignoring_sigterm_is_killed_after_the_grace(env: dict[str, str]) -> None:

@@ -288,10 +288,12 @@ def test_credentials_without_encryption_are_a_configuration_error(
     assert smtp_sink.connections == 0  # nothing was sent, the password least of all
 
 
-def test_sigterm_while_the_report_is_sent_does_not_lose_it(
-    smtp_scripted: Scripted, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_while_the_report_is_sent_does_not_lose_it(
+    smtp_scripted: Scripted, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    # Issue case 15 for the wrapper: the pod is deleted while the report is on its way.
+    # Issue case 15 for the wrapper: the pod is deleted (or Ctrl-C is pressed, or the terminal
+    # hangs up) while the report is on its way.
     server = smtp_scripted(stall_data_times=1)
     env = {
         "PATH": os.environ["PATH"],
@@ -308,9 +310,10 @@ def test_sigterm_while_the_report_is_sent_does_not_lose_it(
     while not server.received:  # the first attempt's body reached the server, which stalls
         assert time.monotonic() < deadline, "the report never reached the server"
         time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 3, stderr  # the command's own status, not a death by SIGTERM
+    assert proc.returncode == 3, stderr  # the command's own status, not a death by the signal
     assert len(server.wait_for_messages(1, timeout=5)) == 1
     assert b"report sent to ops@example.com after 2 attempts" in stderr
-    assert b"SIGTERM arrived while the report was being sent" in stderr
+    assert f"lognotify: {signum.name} arrived after the command had ended; the report was sent first".encode() in stderr
+    assert b"Traceback" not in stderr

@@ -800,3 +800,197 @@ def test_a_failure_of_ours_never_replaces_the_jobs_exception(
     (path,) = tmp_path.glob("*.eml")
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert "Unprintable: <unprintable>" in message.get_body(("plain",)).get_content()
+
+
+# --- blocks inside blocks, coroutines, generators and odd options -----------------------------
+
+
+def test_a_block_inside_a_block_sends_one_mail_and_echoes_each_record_once(
+    tmp_path: Path, smtp_sink: Sink
+) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        @capture_and_notify(job_name="inner")
+        def main():
+            log.info("inside both")
+            raise RuntimeError("nested failure")
+
+        with capture_and_notify(job_name="outer"):
+            main()
+        """,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == 1
+    assert result.stderr.rstrip().endswith("RuntimeError: nested failure")
+    assert result.stdout.count("inside both") == 1
+    mail = the_mail(smtp_sink)
+    assert mail["X-Lognotify-Job"] == "outer"
+    assert "RuntimeError: nested failure" in text_body(mail)
+    assert text_body(mail).count("inside both") == 1
+
+
+def test_a_decorated_coroutine_function_is_captured_while_it_is_awaited(
+    tmp_path: Path, smtp_sink: Sink
+) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        import asyncio
+
+        @capture_and_notify(job_name="async-etl")
+        async def main():
+            log.info("loading asynchronously")
+            await asyncio.sleep(0)
+            raise ValueError("async failure")
+
+        asyncio.run(main())
+        """,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == 1
+    assert result.stderr.rstrip().endswith("ValueError: async failure")
+    mail = the_mail(smtp_sink)
+    assert mail["X-Lognotify-Job"] == "async-etl"
+    assert "loading asynchronously" in text_body(mail)
+    assert "ValueError: async failure" in text_body(mail)
+
+
+def test_a_decorated_generator_function_is_captured_while_it_is_iterated(
+    tmp_path: Path, smtp_sink: Sink
+) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        @capture_and_notify(job_name="rows")
+        def rows():
+            for n in range(3):
+                log.info("row %d", n)
+                yield n
+            raise LookupError("row 3 is missing")
+
+        print("sum:", sum(rows()))
+        """,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == 1
+    assert result.stderr.rstrip().endswith("LookupError: row 3 is missing")
+    body = text_body(the_mail(smtp_sink))
+    assert "row 0" in body and "row 2" in body and "LookupError: row 3 is missing" in body
+
+
+def test_sigint_during_delivery_lets_the_report_go_out_then_interrupts(
+    tmp_path: Path, smtp_scripted: Callable[..., ScriptedServer]
+) -> None:
+    # The first DATA is never answered: that attempt times out after 2 s and the retry
+    # succeeds. Ctrl-C meanwhile must not replace the job's exception by a KeyboardInterrupt
+    # from inside smtplib, nor lose the report: it is delivered once the report has gone out.
+    server = smtp_scripted(stall_data_times=1)
+    script = write_job(
+        tmp_path,
+        """
+        with capture_and_notify():
+            log.info("about to fail")
+            raise RuntimeError("the real failure")
+        """,
+    )
+    env = job_env(tmp_path, server, smtp_timeout="2", delivery_timeout="20")
+    with started_job(script, env) as proc:
+        assert wait_until(lambda: len(server.received) >= 1, timeout=10), "no delivery started"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT), err
+    (delivery,) = server.messages
+    assert "RuntimeError: the real failure" in text_body(delivery.message)
+    assert "RuntimeError: the real failure" in err and "KeyboardInterrupt" in err
+    assert "smtplib" not in err  # the interrupt did not come from inside the delivery
+    assert [line for line in lognotify_lines(err) if "report sent" in line]
+
+
+def test_a_process_that_ignores_sigterm_keeps_ignoring_it_in_the_block(
+    tmp_path: Path, smtp_sink: Sink
+) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with capture_and_notify(notify_on="always"):
+            print("ready", flush=True)
+            sys.stdin.readline()
+            log.info("still running after SIGTERM")
+        print("ignored after:", signal.getsignal(signal.SIGTERM) is signal.SIG_IGN, flush=True)
+        """,
+    )
+    with started_job(script, job_env(tmp_path, smtp_sink)) as proc:
+        read_until(proc, "ready")
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        out, err = proc.communicate("go\n", timeout=30)
+
+    assert proc.returncode == 0, err
+    assert "ignored after: True" in out
+    mail = the_mail(smtp_sink)
+    assert mail["X-Lognotify-Status"] == "success"
+    assert "still running after SIGTERM" in text_body(mail)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ("level='verbose'", "level"),
+        ("level=None", "level"),
+        ("echo='no'", "echo"),
+        ("log_format='%(nosuchfield'", "log_format"),
+    ],
+)
+def test_a_malformed_logging_option_exits_2_with_one_line(
+    tmp_path: Path, options: str, named: str
+) -> None:
+    script = write_job(
+        tmp_path,
+        f"""
+        with capture_and_notify({options}):
+            print("the block ran", flush=True)
+        """,
+    )
+    result = run_job(script, job_env(tmp_path))
+
+    assert result.returncode == 2
+    assert "the block ran" not in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"lognotify: {named}: ")
+
+
+def test_level_names_are_taken_in_any_case(tmp_path: Path, smtp_sink: Sink) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        with capture_and_notify(level="debug", notify_on="always"):
+            log.debug("a debug detail")
+        """,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == 0, result.stderr
+    assert "a debug detail" in result.stdout
+    assert "a debug detail" in text_body(the_mail(smtp_sink))
+
+
+def test_sys_exit_true_is_reported_as_exit_1(tmp_path: Path, smtp_sink: Sink) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        with capture_and_notify(job_name="flag"):
+            sys.exit(True)
+        """,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == 1
+    mail = the_mail(smtp_sink)
+    assert mail["X-Lognotify-Exit-Code"] == "1"
+    assert "(exit 1)" in mail["Subject"]

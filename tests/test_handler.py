@@ -129,6 +129,21 @@ def test_echo_false_writes_to_the_capture_only(logger: logging.Logger) -> None:
     assert handler.getvalue() == "kept quietly\n"
 
 
+def test_a_record_the_stream_cannot_take_is_still_captured(
+    logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = io.StringIO()
+    handler = TeeHandler(stream)
+    logger.addHandler(handler)
+    logger.info("before close")
+    stream.close()
+    logger.error("after close")
+
+    assert handler.getvalue() == "before close\nafter close\n"
+    assert handler.error_seen is True
+    assert "Logging error" in capsys.readouterr().err  # the stream's failure is still reported
+
+
 def test_error_seen_turns_true_at_the_first_error_record(logger: logging.Logger) -> None:
     handler = TeeHandler(io.StringIO())
     logger.addHandler(handler)
@@ -204,7 +219,7 @@ def test_dict_config_builds_a_tee_handler_with_max_bytes(
                     "class": "lognotify.TeeHandler",
                     "formatter": "short",
                     "level": "INFO",
-                    "max_bytes": 4096,
+                    "max_bytes": "4K",  # as LOGNOTIFY_MAX_BYTES is written
                     "stream": "ext://sys.stdout",
                 }
             },

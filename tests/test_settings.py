@@ -101,9 +101,25 @@ def test_credentials_are_refused_without_encryption() -> None:
     assert "hunter22" not in str(caught.value)
 
 
-def test_an_smtp_host_needs_recipients() -> None:
-    with pytest.raises(ConfigError, match="^LOGNOTIFY_TO"):
-        load_settings({}, {"LOGNOTIFY_SMTP_HOST": "smtp.example.com"})
+def test_an_smtp_host_needs_recipients_and_the_error_names_where_they_go() -> None:
+    host = {"LOGNOTIFY_SMTP_HOST": "smtp.example.com"}
+    with pytest.raises(ConfigError, match=r"^to \(or LOGNOTIFY_TO\): no recipients"):
+        load_settings({}, host)
+    with pytest.raises(ConfigError, match=r"^--to \(or LOGNOTIFY_TO\): no recipients"):
+        load_settings({}, host, origin="flag")
+    with pytest.raises(ConfigError, match=r"^to: no recipients"):
+        load_settings({"to": ""}, host)  # given, and empty: the keyword is to blame
+    with pytest.raises(ConfigError, match=r"^LOGNOTIFY_TO: no recipients"):
+        load_settings({}, {**host, "LOGNOTIFY_TO": " "})
+
+
+def test_paths_may_be_given_as_path_objects(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read here\n")
+    settings = load_settings({"outbox": tmp_path / "out", "template_dir": tmp_path, "smtp_ca_file": ca}, {})
+    assert settings.outbox == str(tmp_path / "out")
+    assert settings.template_dir == str(tmp_path)
+    assert settings.smtp.ca_file == str(ca)
 
 
 def test_durations_sizes_and_lists_are_read_the_way_people_write_them() -> None:
