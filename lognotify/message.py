@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024 - 16 * 1024  # 2 MiB, less room for relay headers
 # 7-bit clean: a non-ASCII body would otherwise go out as 8bit, which smtplib does not declare
 # (BODY=8BITMIME) and a server that does not offer 8BITMIME may reject or mangle.
-_POLICY = policy.default.clone(cte_type="7bit")
+# Encoded body lines are at most 76 characters, as RFC 2045 requires of quoted-printable.
+_POLICY = policy.default.clone(cte_type="7bit", max_line_length=76)
+# Headers are written on one line up to RFC 5322's hard limit (998), not folded at 78: the
+# stdlib folds a Subject that starts with "[" before its first word ("Subject:\n [lognotify]
+# ..."), which many readers show with a leading space, and it RFC 2047-encodes a long job
+# name in X-Lognotify-Job, which scripts read. Parts are encoded before this policy is set,
+# so their bodies keep their short lines.
+_HEADERS_POLICY = _POLICY.clone(max_line_length=998)
 
 
 def compose(
@@ -47,6 +54,7 @@ def compose(
             subtype="gzip",
             filename=report.log_name,
         )
+    message.policy = _HEADERS_POLICY
     return message
 
 

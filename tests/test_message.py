@@ -260,6 +260,24 @@ def test_a_long_subject_is_folded_but_reads_as_one_line() -> None:
     assert len(message["Subject"]) <= 250
 
 
+def test_a_subject_and_job_name_longer_than_78_characters_are_written_on_one_line() -> None:
+    # The stdlib folds "Subject: [lognotify] ..." before its first word when the line is long,
+    # and readers then show a leading space; a long job name would be RFC 2047-encoded.
+    job = "customer-export-for-the-emea-region-with-a-rather-long-cronjob-name"
+    settings = make_settings(job_name=job)
+    report = render(run_result(b"boom\n"), settings, environ={}, hostname="worker-1")
+    raw = compose(report, settings, hostname="worker-1").as_bytes()  # as sent, and as saved
+    subject = f"[lognotify] FAILED {job} (exit 3) on worker-1"
+    assert f"Subject: {subject}\n".encode() in raw
+    assert f"\nX-Lognotify-Job: {job}\n".encode() in raw
+    for parsed in (parse(raw), email.message_from_bytes(raw)):  # modern and compat32 parsers
+        assert str(parsed["Subject"]).startswith(subject)
+        assert parsed["X-Lognotify-Job"] == job
+    for part in parse(raw).walk():  # encoded bodies stay within RFC 2045's 76 characters
+        if not part.is_multipart():
+            assert max(len(line) for line in str(part.get_payload()).splitlines()) <= 76
+
+
 def test_a_non_ascii_job_name_survives_and_the_message_stays_7bit_clean() -> None:
     raw = build("Grüße from the job\n".encode(), job_name="nächtlich-etl ✓").as_bytes()
     message = parse(raw)
