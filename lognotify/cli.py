@@ -113,11 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 def run() -> NoReturn:
     """The ``lognotify`` command: :func:`main`, then exit with its status at once."""
     status = main()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed stdout must not change the command's status
+    _flush_std_streams()
     # The command has ended and its report is out: tearing the interpreter down module by
     # module would only add ~2 ms to every run of a wrapper whose start-up cost is a feature.
     os._exit(status)
@@ -130,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and passed on once it has; after it has ended (SIGTERM as the pod is deleted while we
     # mail, a Ctrl-C) they are held until the report is out, and the command's status stands.
     # Delivery is bounded by delivery_timeout, and the kubelet's SIGKILL by the grace period.
+    _open_std_fds()
     held: list[int] = []
     saved = _hold_signals(held)
     try:
@@ -177,7 +174,7 @@ def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
         say("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see lognotify --help)")
         return CONFIG_ERROR_EXIT, False
 
-    sys.stdout.flush()
+    _flush_std_streams()
     result = run_command(
         command,
         Capture(settings.max_bytes),
@@ -198,6 +195,28 @@ def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
     elif should_notify(settings.notify_on, result):
         notify(result, settings)
     return result.exit_code, True
+
+
+def _open_std_fds() -> None:
+    # Started with stdin, stdout or stderr closed (`>&-`), the pipes we make would take those
+    # numbers, and the command's output would be written into our own pipes: /dev/null there.
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or full stdout must not change the command's status
 
 
 def _hold_signals(held: list[int]) -> dict[int, object]:

@@ -21,6 +21,7 @@ import stat
 import time
 
 from lognotify.capture import STDERR, STDOUT, Capture
+from lognotify.notify import say
 from lognotify.result import RunResult
 
 TYPE_CHECKING = False
@@ -281,13 +282,19 @@ class _Runner:
             return False
         if stream == STDERR:
             self.stderr_seen = True
-        out = self.outputs.get(stream)
-        if out is not None and not _write_all(out, data):
-            # Our reader went away: close the pipe, so the command meets a closed pipe too,
-            # as it would have without us.
-            self.outputs.pop(stream)
-            self._drop(fd, readers, poller)
         self.capture.append(data, stream)
+        out = self.outputs.get(stream)
+        failure = None if out is None else _write_all(out, data)
+        if failure is not None:
+            self.outputs.pop(stream)
+            if failure.errno == errno.EPIPE:
+                # Our reader went away: close the pipe, so the command meets a closed pipe
+                # too, as it would have without us.
+                self._drop(fd, readers, poller)
+            else:  # a full disk, say: the run goes on, and its output into the report
+                name = "stdout" if stream == STDOUT else "stderr"
+                say(f"cannot write to {name} ({failure.strerror}); its output still goes "
+                    "into the report")
         return True
 
     @staticmethod
@@ -357,8 +364,8 @@ def _empty(fd: int) -> None:
         pass
 
 
-def _write_all(fd: int, data: bytes) -> bool:
-    """Write all of ``data``; False when the reader is gone (EPIPE, or fd closed)."""
+def _write_all(fd: int, data: bytes) -> OSError | None:
+    """Write all of ``data``; the error when it cannot be (EPIPE: the reader is gone)."""
     view = memoryview(data)
     while view:
         try:
@@ -369,11 +376,9 @@ def _write_all(fd: int, data: bytes) -> bool:
         except InterruptedError:
             continue
         except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
-                return False
-            raise
+            return exc
         view = view[written:]
-    return True
+    return None
 
 
 def _spawn_failure(command: str, exc: OSError) -> tuple[int, str]:

@@ -222,6 +222,46 @@ def test_a_leftover_ignoring_sigterm_is_killed_after_the_grace(
     assert gone(leftover), "what ignored SIGTERM was not killed after the grace"
 
 
+# --- closed or failing standard streams --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("redirect", "stream"),
+    [(">&-", "stdout"), ("2>&-", "stderr"), ("<&-", "stdin")],
+)
+def test_a_closed_standard_stream_changes_neither_the_status_nor_the_report(
+    redirect: str, stream: str, env: dict[str, str], outbox: Path
+) -> None:
+    argv = " ".join(f"'{word}'" for word in lognotify_argv())
+    job = "echo to-stdout; echo to-stderr >&2; exit 3"
+    done = subprocess.run(
+        ["sh", "-c", f"exec {argv} -- sh -c '{job}' {redirect}"],
+        env=env, capture_output=True, timeout=30,
+    )
+    assert done.returncode == 3, done.stderr
+    assert b"Traceback" not in done.stderr
+    if stream != "stdout":
+        assert done.stdout == b"to-stdout\n"
+    (message,) = outbox_messages(outbox)
+    assert message["X-Lognotify-Exit-Code"] == "3"
+    assert "to-stdout" in text_body(message) and "to-stderr" in text_body(message)
+
+
+def test_a_full_stdout_leaves_the_command_running_and_its_output_in_the_report(
+    env: dict[str, str], outbox: Path
+) -> None:
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [*lognotify_argv(), "--", "sh", "-c", "echo first; sleep 0.2; echo last; exit 3"],
+            env=env, stdout=full, stderr=subprocess.PIPE, timeout=30,
+        )
+    assert done.returncode == 3, done.stderr
+    assert b"lognotify: cannot write to stdout (No space left on device)" in done.stderr
+    assert b"Traceback" not in done.stderr
+    (message,) = outbox_messages(outbox)
+    assert "first" in text_body(message) and "last" in text_body(message)
+
+
 # --- passthrough ---------------------------------------------------------------------------
 
 _BINARY_JOB = (
