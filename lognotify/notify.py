@@ -51,6 +51,9 @@ def notify(
         report = render(result, settings, status=status, environ=environ)
         message = compose(report, settings)
         if dry_run is not None:
+            if 1 in mid_line:
+                mid_line.discard(1)
+                dry_run.write(b"\n")
             dry_run.write(message.as_bytes())
             dry_run.flush()
             return None
@@ -62,11 +65,18 @@ def notify(
     return outcome
 
 
+#: The streams (1, 2) where the command's output passed through ended without a newline:
+#: our own next line there starts on a line of its own, not glued to the command's last one.
+mid_line: set[int] = set()
+
+
 def say(line: str, stderr: TextIO | None = None) -> None:
     """Write one ``lognotify:`` line to stderr; a closed stderr is not our job's problem."""
     try:
         stream = stderr or sys.stderr
-        stream.write(f"lognotify: {' '.join(line.split())}\n")
+        start = "\n" if stderr is None and 2 in mid_line else ""
+        mid_line.discard(2)
+        stream.write(f"{start}lognotify: {' '.join(line.split())}\n")
         stream.flush()
     except (OSError, ValueError, AttributeError):
         pass

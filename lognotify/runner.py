@@ -21,7 +21,7 @@ import stat
 import time
 
 from lognotify.capture import STDERR, STDOUT, Capture
-from lognotify.notify import say
+from lognotify.notify import mid_line, say
 from lognotify.result import RunResult
 
 TYPE_CHECKING = False
@@ -102,6 +102,7 @@ class _Runner:
         self.kill_at: float | None = None
         self.timed_out = False
         self.stderr_seen = False
+        self.mid_line = {STDOUT: False, STDERR: False}
 
     # --- signals -------------------------------------------------------------------------
 
@@ -190,6 +191,9 @@ class _Runner:
             self._restore(saved)
             os.close(wake_r)
             os.close(wake_w)
+        for stream, fd in self.outputs.items():
+            if self.mid_line[stream] and fd in (1, 2):
+                mid_line.add(fd)
         sig = None
         if self.status is not None and os.WIFSIGNALED(self.status):
             sig = os.WTERMSIG(self.status)
@@ -285,6 +289,7 @@ class _Runner:
         self.capture.append(data, stream)
         out = self.outputs.get(stream)
         failure = None if out is None else _write_all(out, data)
+        self.mid_line[stream] = not data.endswith(b"\n")
         if failure is not None:
             self.outputs.pop(stream)
             if failure.errno == errno.EPIPE:

@@ -247,6 +247,16 @@ def test_a_closed_standard_stream_changes_neither_the_status_nor_the_report(
     assert "to-stdout" in text_body(message) and "to-stderr" in text_body(message)
 
 
+def test_our_own_lines_never_glue_onto_a_last_line_without_newline(env: dict[str, str]) -> None:
+    job = "printf 'partial err' >&2; printf 'partial out'; exit 1"
+    done = run(["--", "sh", "-c", job], env)
+    assert done.returncode == 1
+    assert done.stdout == b"partial out"
+    assert done.stderr.startswith(b"partial err\nlognotify: ")
+    dry = run(["--dry-run", "--", "sh", "-c", job], env)
+    assert dry.stdout.startswith(b"partial out\nSubject: [lognotify] FAILED sh (exit 1)")
+
+
 def test_a_full_stdout_leaves_the_command_running_and_its_output_in_the_report(
     env: dict[str, str], outbox: Path
 ) -> None:
