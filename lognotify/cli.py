@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = Parser(
         prog="lognotify",
+        allow_abbrev=False,  # `--time 1` or `--smtp-password X` must not pass for another flag
         usage="lognotify [OPTIONS] -- COMMAND [ARGS...]",
         description="Run COMMAND as if lognotify were not there; mail its output when it fails.",
         epilog=EPILOG,
@@ -135,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _restore_signals(saved)
     if held and ran:
         names = ", ".join(sorted({signal_name(signum) for signum in held}))
-        say(f"{names} arrived after the command had ended; the report was sent first")
+        say(f"{names} arrived after the command had ended; it was held until the report was done")
     elif held:  # no command ran to pass them on to: they take their course now
         import signal
 
@@ -154,6 +155,11 @@ def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
     overrides: dict[str, object] = {}
     test_email = dry_run = False
     if options:
+        if any(word.split("=", 1)[0] == "--smtp-password" for word in options):
+            # Never echo what follows it: it is a password, given where a file was expected.
+            say("--smtp-password: no such flag; the password is read from a file "
+                "(--smtp-password-file FILE) or from LOGNOTIFY_SMTP_PASSWORD")
+            return CONFIG_ERROR_EXIT, False
         args = _parser().parse_args(options)
         command = command or [word for word in args.command if word != "--"]
         overrides = {keyword: getattr(args, keyword) for keyword in FLAGS}
@@ -169,7 +175,7 @@ def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
         if command:
             say("--test-email takes no command")
             return CONFIG_ERROR_EXIT, False
-        return _test_email(settings), False
+        return _test_email(settings, dry_run=dry_run), False
     if not command:
         say("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see lognotify --help)")
         return CONFIG_ERROR_EXIT, False
@@ -239,7 +245,7 @@ def _restore_signals(saved: dict[int, object]) -> None:
         signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
-def _test_email(settings: Settings) -> int:
+def _test_email(settings: Settings, *, dry_run: bool = False) -> int:
     now = time.time()
     sample = Capture()
     sample.append(b"This is what the output of a job looks like in a report.\n")
@@ -253,6 +259,9 @@ def _test_email(settings: Settings) -> int:
         ended=now,
         output=sample.snapshot(),
     )
+    if dry_run:  # show the sample, send nothing
+        notify(result, settings, status="test", dry_run=sys.stdout.buffer)
+        return 0
     outcome = notify(result, settings, status="test")
     # 0 only when a server took it: written to the outbox, nothing was tested
     return 0 if outcome is not None and outcome.sent else 1

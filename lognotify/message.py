@@ -62,8 +62,8 @@ def _message(report: Report, settings: Settings, now: float, domain: str) -> Ema
     message = EmailMessage(policy=_POLICY)
     message["Subject"] = report.subject
     message["From"] = settings.sender
-    if settings.to:
-        message["To"] = ", ".join(settings.to)
+    # No recipients (a report for the outbox only): an empty group, so To is still there.
+    message["To"] = ", ".join(settings.to) if settings.to else "undisclosed-recipients:;"
     message["Date"] = format_datetime(datetime.fromtimestamp(now, timezone.utc))
     message["Message-ID"] = make_msgid("lognotify", domain=domain or "localhost")
     message["Auto-Submitted"] = "auto-generated"

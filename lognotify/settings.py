@@ -224,7 +224,9 @@ def _addresses(value: object, where: str) -> tuple[str, ...]:
         raise ConfigError(f"{where}: expected comma-separated addresses, got {value!r}")
     found: list[str] = []
     for item in items:
-        for part in _text(item, where).split(","):
+        # Blank lines around the list (a mounted file's) are no part of it; a line break
+        # inside it is, and _address refuses it. A comma inside quotes is a display name's.
+        for part in re.findall(r'(?:"[^"]*"|[^,"])+|"', _text(item, where).strip()):
             found.append(_address(part, where))
     return tuple(address for address in found if address)
 
@@ -354,14 +356,19 @@ def env_value(name: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
     return (content, file_name) if content else None
 
 
-def read_value_file(path: str, where: str) -> str:
-    """The content of a file holding one value, one trailing newline stripped."""
+def read_value_file(path: str, where: str, *, show_path: bool = True) -> str:
+    """The content of a file holding one value, one trailing newline stripped.
+
+    ``show_path=False`` keeps the path out of the error: a password typed where its file
+    was expected must not be printed.
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             content = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"{where}: cannot read {path!r}: {reason}") from None
+        what = repr(path) if show_path else "the file"
+        raise ConfigError(f"{where}: cannot read {what}: {reason}") from None
     if content.endswith("\n"):
         content = content[:-1]
         if content.endswith("\r"):
@@ -391,8 +398,8 @@ def load_settings(
         given = overrides.get(keyword)
         if given is not None:
             where = flag if origin == "flag" else keyword
-            if keyword == "smtp_password" and origin == "flag":
-                given = read_value_file(_text(given, flag), flag)  # the flag names a file
+            if keyword == "smtp_password" and origin == "flag":  # the flag names a file
+                given = read_value_file(_text(given, flag), flag, show_path=False)
         else:
             found = env_value(env, environ)
             if found is None:

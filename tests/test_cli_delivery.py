@@ -124,6 +124,29 @@ def test_test_email_exits_0_when_the_server_accepts(lognotify: Lognotify, smtp_s
     assert arrived.message["X-Lognotify-Status"] == "test"
 
 
+def test_dry_run_test_email_prints_the_sample_and_sends_nothing(
+    lognotify: Lognotify, smtp_sink: Sink
+) -> None:
+    run = lognotify("--dry-run", "--test-email", env=smtp_env(smtp_sink))
+
+    assert run.status == 0, run.stderr
+    assert b"\nX-Lognotify-Status: test\n" in run.stdout
+    assert smtp_sink.connections == 0
+
+
+def test_smtp_password_typed_as_a_flag_is_refused_and_never_printed(
+    lognotify: Lognotify, smtp_sink: Sink
+) -> None:
+    for args in (("--smtp-password", "hunter2hunter2"), ("--smtp-password=hunter2hunter2",),
+                 ("--smtp-password-file", "hunter2hunter2")):
+        run = lognotify(*args, "--", "true", env=smtp_env(smtp_sink))
+
+        assert run.status == 2
+        assert "hunter2" not in run.stderr and b"hunter2" not in run.stdout
+        (line,) = run.own_lines
+        assert "--smtp-password" in line
+
+
 def test_test_email_exits_1_with_the_servers_reason(
     lognotify: Lognotify, smtp_scripted: Scripted
 ) -> None:
@@ -315,5 +338,5 @@ def test_a_signal_while_the_report_is_sent_does_not_lose_it(
     assert proc.returncode == 3, stderr  # the command's own status, not a death by the signal
     assert len(server.wait_for_messages(1, timeout=5)) == 1
     assert b"report sent to ops@example.com after 2 attempts" in stderr
-    assert f"lognotify: {signum.name} arrived after the command had ended; the report was sent first".encode() in stderr
+    assert f"lognotify: {signum.name} arrived after the command had ended; it was held until the report was done".encode() in stderr
     assert b"Traceback" not in stderr

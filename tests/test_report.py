@@ -64,7 +64,7 @@ def test_the_output_headline_says_whether_the_attachment_holds_all_of_it() -> No
         assert "11,000 bytes, all kept in etl-20260921T141320Z.log.gz" in body
     for body in (cut.text, cut.html):
         assert "all kept" not in body
-        assert "11,000 bytes; the first and last 5,000 kept in etl-20260921T141320Z.log.gz" in body
+        assert "11,000 bytes; 5,000 of them kept in etl-20260921T141320Z.log.gz: its start and its end" in body
 
 
 def test_progress_bars_escapes_and_control_bytes_are_made_readable() -> None:

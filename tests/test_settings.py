@@ -160,3 +160,8 @@ def test_every_contract_variable_is_known() -> None:
     for name in contract:
         assert f"LOGNOTIFY_{name}" in ENV_NAMES
         assert f"LOGNOTIFY_{name}_FILE" in ENV_NAMES
+
+
+def test_recipient_lists_take_quoted_commas_and_blank_lines_around_them() -> None:
+    settings = load_settings({}, {"LOGNOTIFY_TO": '"Ops, Team" <ops@example.com>, b@example.org\n\n'})
+    assert settings.to == ('"Ops, Team" <ops@example.com>', "b@example.org")
