@@ -258,17 +258,51 @@ def _connect(
 
 
 class _BoundedSMTP(smtplib.SMTP):
-    # smtplib's timeout is fixed per socket operation, so a server answering each command
-    # slowly could stretch one attempt far past delivery_timeout; the limit is recomputed
-    # before every reply instead (sending happens right after one, under the same limit).
+    # smtplib's timeout is fixed per socket operation: a server answering each command slowly,
+    # or trickling a reply a byte at a time, could stretch one attempt without end. Here each
+    # whole reply must arrive within limit() (smtp_timeout, and what is left of
+    # delivery_timeout), and the send that follows a reply is bounded by the same limit.
     def __init__(self, *args: Any, limit: Callable[[], float], **kwargs: Any) -> None:
         self._limit = limit
         super().__init__(*args, **kwargs)
 
     def getreply(self) -> tuple[int, bytes]:
         if self.sock is not None:
-            self.sock.settimeout(self._limit())
+            within = self._limit()
+            self.sock.settimeout(within)
+            if not isinstance(self.file, _ReplyReader) or self.file.sock is not self.sock:
+                self.file = _ReplyReader(self.sock)
+            self.file.due = time.monotonic() + within
         return super().getreply()
+
+
+class _ReplyReader:
+    """The lines of a server's replies, each by ``due``: a trickle cannot hold us up."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.due = 0.0
+        self._buffer = b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n") + 1
+            if end or (0 < limit <= len(self._buffer)):
+                end = end or limit
+                line, self._buffer = self._buffer[:end], self._buffer[end:]
+                return line
+            left = self.due - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no complete reply from the server in time")
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:  # the server closed the connection: what there is, then b""
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += data
+
+    def close(self) -> None:
+        self._buffer = b""
 
 
 class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
@@ -305,6 +339,8 @@ def describe(exc: BaseException) -> str:
         return f"all recipients refused: {', '.join(_refusals(exc.recipients))}"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+        return "timed out waiting for the server's reply"  # not "connection closed": it was not
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, (TimeoutError, socket.timeout)):

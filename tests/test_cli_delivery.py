@@ -243,6 +243,66 @@ def test_a_silent_server_and_a_stalled_one_do_not_hang_the_job(
         assert server.messages == []
 
 
+class _Trickle:
+    """A server that greets one byte every 0.2 s, on every connection, for ever."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.host, self.port = "127.0.0.1", self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            while not self.stop.is_set():
+                try:
+                    conn.sendall(b"2")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+
+def test_a_server_trickling_its_replies_cannot_stretch_delivery(
+    lognotify: Lognotify, tmp_path: Path
+) -> None:
+    # Each read succeeds well within smtp_timeout, but the greeting never ends: the reply as a
+    # whole must be bounded, and all attempts by delivery_timeout.
+    trickle = _Trickle()
+    try:
+        env = {
+            **smtp_env(LOGNOTIFY_OUTBOX=str(tmp_path / "outbox")),
+            "LOGNOTIFY_SMTP_HOST": trickle.host,
+            "LOGNOTIFY_SMTP_PORT": str(trickle.port),
+            "LOGNOTIFY_SMTP_SECURITY": "none",
+            "LOGNOTIFY_TO": "ops@example.com",
+            "LOGNOTIFY_SMTP_TIMEOUT": "1",
+            "LOGNOTIFY_DELIVERY_TIMEOUT": "3",
+        }
+        run = lognotify("--", "sh", "-c", "exit 9", env=env)
+    finally:
+        trickle.stop.set()
+        trickle.sock.close()
+
+    assert run.status == 9
+    assert run.elapsed < 3 + 3  # delivery_timeout, plus start-up and margin
+    (line,) = run.own_lines
+    assert "could not send" in line and "report saved to" in line
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
 def test_an_untrusted_certificate_is_refused_once(
     lognotify: Lognotify, smtp_starttls_untrusted: BaseSMTPServer
 ) -> None:
