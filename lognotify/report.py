@@ -39,9 +39,17 @@ TAIL_LINES, TAIL_CHARS = 300, 48_000
 LINE_CHARS = 2_000
 TRACEBACK_CHARS = 32_000
 SUBJECT_CHARS = 250
+# An exception message or a command line can be megabytes (a bulk insert's parameters, a
+# generated argument list); each place that shows one keeps this much of its start and end.
+LINE_CHARS = 2_000
+COMMAND_CHARS = 8_000
 
 ERROR_LINE = re.compile(
     r"\b(ERROR|CRITICAL|FATAL|Fatal|Error|Exception|Traceback|panic|PANIC|FAILED|failed)\b"
+    r"|\b(?:error|fatal|panic|critical)\b\s*[:\]]"  # error: x, fatal: x, [error] x
+    r"|\blevel=\W?(?:error|fatal|panic|crit)"  # logfmt
+    r"|[a-z](?:Error|Exception):"  # ValueError: x, psycopg2.OperationalError: x
+    r"|\bERR!|\bSegmentation fault\b"
 )
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
@@ -139,8 +147,23 @@ def render(
         [*secret_values(environ), *filter(None, [settings.smtp.password])], settings.redact
     )
     status = status or ("failure" if result.failed else "success")
-    job = neutralise(redactor.text(job_name(settings, result, kubernetes)))
-    host = hostname or os.uname().nodename
+
+    def clean(value: str | None, limit: int = LINE_CHARS) -> str:
+        # Whatever reaches the report from outside: readable, redacted, and bounded.
+        return _bounded(redactor.text(readable_text(value or "")), limit)
+
+    job = neutralise(clean(job_name(settings, result, kubernetes)))
+    host = neutralise(clean(hostname or os.uname().nodename))
+    pod = {
+        field: neutralise(clean(value)) or None
+        for field, value in (
+            ("pod", kubernetes.pod),
+            ("namespace", kubernetes.namespace),
+            ("node", kubernetes.node),
+            ("job", kubernetes.job),
+            ("cronjob", kubernetes.cronjob),
+        )
+    }
     head, tail = _redacted_capture(result.output, redactor)
     log = _log_bytes(head, tail, result.output)
     log_name = f"{file_safe(job)[:80]}-{utc_stamp(result.started)}.log.gz"
@@ -153,27 +176,21 @@ def render(
         "signal": signal_name(result.signal) if result.signal is not None else None,
         "timed_out": result.timed_out,
         "timeout": result.timeout,
-        "exception": redactor.text(result.exception or "") or None,
-        "traceback": _bounded(redactor.text(result.traceback or ""), TRACEBACK_CHARS) or None,
-        "note": result.note,
-        "reason": redactor.text(result.reason),
-        "short_reason": redactor.text(result.short_reason),
+        "exception": clean(result.exception) or None,
+        "traceback": clean(result.traceback, TRACEBACK_CHARS) or None,
+        "note": clean(result.note) or None,
+        "reason": clean(result.reason),
+        "short_reason": clean(result.short_reason),
         "mode": result.mode,
-        "command": redactor.text(result.command),
+        "command": clean(result.command, COMMAND_CHARS),
         "started_at": _iso(result.started),
         "ended_at": _iso(result.ended),
         "duration": format_seconds(max(result.ended - result.started, 0.0)),
         "duration_seconds": round(max(result.ended - result.started, 0.0), 3),
         "host": host,
-        "where": kubernetes.pod or host,
-        "kubernetes": {
-            "pod": kubernetes.pod,
-            "namespace": kubernetes.namespace,
-            "node": kubernetes.node,
-            "job": kubernetes.job,
-            "cronjob": kubernetes.cronjob,
-        },
-        "kubectl": kubernetes.kubectl_commands(),
+        "where": pod["pod"] or host,
+        "kubernetes": pod,
+        "kubectl": [clean(line) for line in kubernetes.kubectl_commands()],
         "output": _excerpt(head, tail, result.output),
         "error_reported": result.error_reported,
         "notify_on": settings.notify_on,
@@ -182,10 +199,17 @@ def render(
         "version": __version__,
     }
     subject, text, html, errors = _render_all(context, settings)
+    if not subject.strip():  # a custom subject that renders to nothing: still a useful one
+        subject = _environment(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)), html=False).get_template(
+            "subject.txt.j2"
+        ).render(context)
+    # Every value from outside was redacted above, before rendering: redacting the rendered
+    # bodies again would also hit the templates' own words and markup (a secret that is
+    # "span" or "failure"). The subject is plain text; it is checked once more.
     return Report(
-        subject=neutralise(redactor.text(subject))[:SUBJECT_CHARS],
-        text=redactor.text(text),
-        html=redactor.text(html),
+        subject=neutralise(redactor.text(readable_text(subject)))[:SUBJECT_CHARS],
+        text=readable_text(text),
+        html=readable_text(html),
         log=log,
         log_name=log_name,
         job=job,
@@ -193,6 +217,17 @@ def render(
         exit_code=result.exit_code,
         template_errors=tuple(errors),
     )
+
+
+def readable_text(value: str) -> str:
+    """``value`` with undecodable bytes (surrogates, as in a non-UTF-8 argv) shown as ``\\xe9``."""
+    if value.isascii():
+        return value
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def neutralise(value: str) -> str:

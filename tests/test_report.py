@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,65 @@ def test_the_omitted_count_is_exact_whatever_lines_the_excerpt_ends_on() -> None
     middle = b"\n".join(lines[100:300]) + b"\n"
     assert f"[... {len(middle):,} bytes (200 lines) omitted ...]" in report.text
     assert "line 98\n\n[... " in report.text and "omitted ...]\nline 300\n" in report.text
+
+
+def test_a_huge_exception_and_command_line_keep_the_message_under_2_mib() -> None:
+    # A bulk insert's error carries every parameter; a generated argument list can be megabytes.
+    message_text = "insert failed [parameters: " + ", ".join(f"({n}, 'row-{n}')" for n in range(40_000)) + "]"
+    result = RunResult(
+        mode="library", command="python etl.py " + "x" * 2_000_000, program="etl", exit_code=1,
+        started=1_790_000_000.0, ended=1_790_000_001.0, exception=f"ValueError: {message_text}",
+        traceback=f"Traceback (most recent call last):\n  File \"etl.py\", line 1\nValueError: {message_text}\n",
+        output=Capture().snapshot(),
+    )
+    settings = load_settings({"job_name": "etl"}, {})
+    report = render(result, settings, environ={})
+    raw = compose(report, settings).as_bytes()
+    assert len(raw) < 2 * 1024 * 1024
+    for body in (report.text, report.html):
+        assert "ValueError: insert failed [parameters: (0, &#39;row-0&#39;)" in body or "ValueError: insert failed [parameters: (0, 'row-0')" in body
+        assert "characters omitted" in body
+    assert len(report.subject) <= 250
+
+
+def test_bytes_that_are_not_utf8_in_the_command_or_names_still_make_a_report() -> None:
+    result = RunResult(
+        mode="command", command="sh -c 'exit 1' caf\udce9.csv", program="sh", exit_code=1,
+        started=1_790_000_000.0, ended=1_790_000_001.0, output=Capture().snapshot(),
+    )
+    settings = load_settings({}, {"LOGNOTIFY_JOB_NAME": "a\udc85b"})
+    report = render(result, settings, environ={"LOGNOTIFY_POD_NAME": "p\udcffod"})
+    raw = compose(report, settings).as_bytes()  # encodes: nothing unencodable is left
+    assert "caf\\xe9.csv" in report.text and "caf\\xe9.csv" in report.html
+    assert report.job == "a\\x85b" and "p\\xffod" in report.subject
+    assert b"X-Lognotify-Job: a\\x85b" in raw
+
+
+def test_a_secret_that_is_also_a_word_of_the_template_leaves_the_markup_alone() -> None:
+    environ = {"SECRET_KEY_BASE": "span", "TOKEN_KIND": "failure"}
+    report = render(result_with(b"the span of failure\n"), load_settings({}, environ), environ=environ)
+    assert "<[REDACTED]" not in report.html and "</span>" in report.html
+    assert "Status:" in report.text and "failure" in report.text  # our own words are kept
+    assert "the [REDACTED] of [REDACTED]" in report.text  # the job's output is redacted
+    assert "the [REDACTED] of [REDACTED]" in report.html
+
+
+def test_a_subject_that_renders_to_nothing_falls_back_to_the_default() -> None:
+    settings = load_settings({"subject": "{% if false %}x{% endif %}", "job_name": "etl"}, {})
+    report = render(result_with(b"x\n"), settings, environ={})
+    assert report.subject.startswith("[lognotify] FAILED etl (exit 3)")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "error: linker command failed", "[error] disk full", "level=error msg=boom",
+        "fatal: not a git repository", "ValueError: bad row", "psycopg2.OperationalError: gone",
+        "npm ERR! code ELIFECYCLE", "Segmentation fault (core dumped)", "ERROR something",
+    ],
+)
+def test_common_error_lines_are_highlighted(line: str) -> None:
+    report = render(result_with(f"fine\n{line}\n".encode()), load_settings({}, {}), environ={})
+    lines = report.html.splitlines()
+    assert any(f'class="error stdout">{escape(line)}</span>' in html_line for html_line in lines)
+    assert "fine" in lines  # an ordinary line is not highlighted
