@@ -272,6 +272,87 @@ def test_a_full_stdout_leaves_the_command_running_and_its_output_in_the_report(
     assert "first" in text_body(message) and "last" in text_body(message)
 
 
+# --- at a terminal ---------------------------------------------------------------------------
+
+
+def _at_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, int]:
+    """lognotify ARGS as a session leader on a new pseudo-terminal: (its pid, the master fd)."""
+    import pty
+
+    argv = [*lognotify_argv(), *args]
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - the child execs at once
+        try:
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    return pid, master
+
+
+def _end_terminal_run(pid: int, master: int) -> None:
+    """After a test: nothing left behind, even when it failed with the command stopped."""
+    os.close(master)
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return  # it had just ended
+    except ChildProcessError:
+        return  # the test saw it end
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for process in [pid, *map(int, children)]:
+        try:
+            os.kill(process, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.waitpid(pid, 0)
+
+
+def _read_terminal_until(master: int, marker: bytes, timeout: float = 10) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([master], [], [], left)[0], f"no {marker!r}; got {seen!r}"
+        try:
+            seen += os.read(master, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+    assert marker in seen, seen
+    return seen
+
+
+def test_at_a_terminal_the_command_can_read_from_it(env: dict[str, str]) -> None:
+    # The command runs in its own process group: unless it is given the terminal's
+    # foreground, its read stops it (SIGTTIN) and the run hangs for ever.
+    pid, master = _at_a_terminal(["--", "sh", "-c", 'echo ready; read x; echo "got $x"; exit 3'], env)
+    try:
+        _read_terminal_until(master, b"ready")
+        os.write(master, b"hello\n")
+        _read_terminal_until(master, b"got hello")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+    finally:
+        _end_terminal_run(pid, master)
+
+
+def test_ctrl_z_at_a_terminal_stops_the_run_and_fg_continues_it(env: dict[str, str]) -> None:
+    pid, master = _at_a_terminal(["--", "sh", "-c", 'echo ready; read x; echo "got $x"; exit 3'], env)
+    try:
+        _read_terminal_until(master, b"ready")
+        os.write(master, b"\x1a")  # Ctrl-Z: SIGTSTP to the terminal's foreground, the command
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), "lognotify did not stop with its command"
+        os.kill(pid, signal.SIGCONT)  # what `fg` does
+        os.write(master, b"later\n")
+        _read_terminal_until(master, b"got later")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+    finally:
+        _end_terminal_run(pid, master)
+
+
 # --- passthrough ---------------------------------------------------------------------------
 
 _BINARY_JOB = (
