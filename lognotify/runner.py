@@ -99,6 +99,7 @@ class _Runner:
         self.pid: int | None = None
         self.status: int | None = None
         self.pending: list[int] = []  # signals that arrived before the command started
+        self.ignored: list[int] = []  # signals that were ignored when we were started
         self.kill_at: float | None = None
         self.timed_out = False
         self.stderr_seen = False
@@ -136,9 +137,12 @@ class _Runner:
         saved: dict[int, object] = {}
         for signum in FORWARDED:
             previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
-                continue  # ignored where we were started: the command inherits that, as it would
             saved[signum] = previous
+            if previous is signal.SIG_IGN:
+                # Ignored where we were started (SIGINT for a `&` job of a script): the command
+                # must inherit that, so ours is installed once it has started (_forward_ignored).
+                self.ignored.append(signum)
+                continue
             signal.signal(signum, self._forward)
         saved[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         saved[-1] = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
@@ -184,6 +188,8 @@ class _Runner:
             for _, write_end in pipes.values():
                 os.close(write_end)
             if self.pid is not None:
+                for signum in self.ignored:  # it ignores them as it would; a handler of its
+                    signal.signal(signum, self._forward)  # own still gets them, through us
                 self.tty = _foreground_terminal()
                 if self.tty is not None:
                     # We write the command's output to the terminal from its background now;

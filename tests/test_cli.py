@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -197,6 +198,27 @@ def test_signals_held_before_the_runner_started_reach_the_command() -> None:
     result = run_command(["sleep", "30"], Capture(), early=early)
     assert result.exit_code == 128 + signal.SIGTERM and result.signal == signal.SIGTERM
     assert early == []
+
+
+def test_a_signal_ignored_where_we_started_stays_ignored_but_reaches_a_handler(
+    env: dict[str, str],
+) -> None:
+    # A script's `&` job starts with SIGINT ignored: the command inherits that, as it would
+    # without us, and a handler it installs itself still gets a SIGINT sent to lognotify.
+    job = (
+        "import os, signal, time\n"
+        "print('inherited', 'ignored' if signal.getsignal(2) is signal.SIG_IGN else 'default', flush=True)\n"
+        "signal.signal(2, lambda *a: os._exit(7))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    argv = shlex.join([*lognotify_argv(), "--", PYTHON, "-c", job])
+    proc = subprocess.Popen(["sh", "-c", f"trap '' INT; exec {argv}"], env=env, stdout=subprocess.PIPE)
+    seen = wait_for_line(proc.stdout, b"ready")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 7
+    assert b"inherited ignored" in seen
+    proc.stdout.close()  # type: ignore[union-attr]
 
 
 def test_a_command_ignoring_sigterm_is_killed_after_the_grace(env: dict[str, str]) -> None:
