@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import shlex
@@ -32,7 +33,12 @@ if TYPE_CHECKING:
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SIGTERM_EXIT = 128 + signal.SIGTERM
 SIGINT_EXIT = 128 + signal.SIGINT
-_active = threading.local()  # .block: the CaptureAndNotify running in this thread, if any
+# The block running in this flow of control, if any: per thread, and per asyncio task (each
+# task runs in a copy of the context it was created in), so that concurrent jobs in tasks or
+# threads each have their own block, and only a block inside a block is transparent.
+_ACTIVE: contextvars.ContextVar[CaptureAndNotify | None] = contextvars.ContextVar(
+    "lognotify_block", default=None
+)
 
 
 class CaptureAndNotify(contextlib.ContextDecorator):
@@ -111,7 +117,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         return self._handler
 
     def __enter__(self) -> CaptureAndNotify:
-        if getattr(_active, "block", None) is not None:
+        if _ACTIVE.get() is not None:
             # Inside another block of this thread (a decorated main() called in a `with`):
             # that one captures, reports and handles SIGTERM; a second would mean two mails.
             self._nested = True
@@ -148,7 +154,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             previous = signal.getsignal(signal.SIGTERM)
             if previous is not signal.SIG_IGN:  # a process that ignores SIGTERM keeps doing so
                 self._saved_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
-        _active.block = self
+        _ACTIVE.set(self)
         return self
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
@@ -172,7 +178,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             return False
         self._delivering = True
         ended = time.time()
-        _active.block = None
+        _ACTIVE.set(None)
         saved_sigint: Any = None
         if self._main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             # Ctrl-C while the report goes out must not put a KeyboardInterrupt from inside

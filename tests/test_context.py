@@ -994,3 +994,30 @@ def test_sys_exit_true_is_reported_as_exit_1(tmp_path: Path, smtp_sink: Sink) ->
     mail = the_mail(smtp_sink)
     assert mail["X-Lognotify-Exit-Code"] == "1"
     assert "(exit 1)" in mail["Subject"]
+
+
+def test_concurrent_decorated_tasks_each_send_their_own_report(tmp_path: Path, smtp_sink: Sink) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        import asyncio
+
+        @capture_and_notify()
+        async def task(name):
+            await asyncio.sleep(0.05)
+            raise RuntimeError(f"{name} failed")
+
+        async def main():
+            results = await asyncio.gather(task("first"), task("second"), return_exceptions=True)
+            print(sorted(str(result) for result in results), flush=True)
+
+        asyncio.run(main())
+        """,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == 0, result.stderr
+    assert "['first failed', 'second failed']" in result.stdout
+    bodies = sorted(text_body(delivery.message) for delivery in smtp_sink.messages)
+    assert len(bodies) == 2
+    assert "RuntimeError: first failed" in bodies[0] and "RuntimeError: second failed" in bodies[1]
