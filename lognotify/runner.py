@@ -104,9 +104,6 @@ class _Runner:
         self.timed_out = False
         self.stderr_seen = False
         self.mid_line = {STDOUT: False, STDERR: False}
-        # The terminal whose foreground we were in when the command started (an interactive
-        # run): the command gets it, so that it can read from it and Ctrl-C/Ctrl-Z reach it.
-        self.tty: int | None = None
 
     # --- signals -------------------------------------------------------------------------
 
@@ -190,12 +187,6 @@ class _Runner:
             if self.pid is not None:
                 for signum in self.ignored:  # it ignores them as it would; a handler of its
                     signal.signal(signum, self._forward)  # own still gets them, through us
-                self.tty = _foreground_terminal()
-                if self.tty is not None:
-                    # We write the command's output to the terminal from its background now;
-                    # with `stty tostop` that would stop us, unless SIGTTOU is blocked.
-                    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
-                    self._give_terminal()
                 for signum in self.pending:
                     self._signal_group(signum)
                 exit_code = self._loop({pipes[s][0]: s for s in pipes}, wake_r, start_clock)
@@ -203,9 +194,6 @@ class _Runner:
                 for read_end, _ in pipes.values():
                     os.close(read_end)
         finally:
-            if self.tty is not None:
-                self._take_terminal()
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._restore(saved)
             os.close(wake_r)
             os.close(wake_w)
@@ -338,14 +326,11 @@ class _Runner:
         if not self.is_init:
             if self.status is not None:
                 return
-            stops = os.WUNTRACED if self.tty is not None else 0
             try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG | stops)
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
                 return
-            if pid == self.pid and os.WIFSTOPPED(status):
-                self._suspend()
-            elif pid == self.pid:
+            if pid == self.pid:
                 self.status = status
             return
         # As PID 1, orphans of the whole container are ours to reap. waitpid(-1) may return
@@ -359,60 +344,6 @@ class _Runner:
                 return
             if pid == self.pid:
                 self.status = status
-
-
-    # --- an interactive run ---------------------------------------------------------------
-
-    def _give_terminal(self) -> None:
-        assert self.pid is not None and self.tty is not None
-        if _foreground(self.tty) == os.getpgrp():  # not after `bg`: the shell has it then
-            _set_foreground(self.tty, self.pid)
-        # A read before it was the foreground stopped it (SIGTTIN): go on, now it may read.
-        self._signal_group(signal.SIGCONT)
-
-    def _take_terminal(self) -> None:
-        assert self.tty is not None
-        if _foreground(self.tty) == self.pid:  # ours to take back; never the shell's
-            _set_foreground(self.tty, os.getpgrp())
-
-    def _suspend(self) -> None:
-        """The command was stopped at the terminal (Ctrl-Z): stop too, as it would alone.
-
-        The shell that started us sees its job stopped and gets its terminal back; on `fg`
-        we are continued, and pass the terminal and the continuation on to the command.
-        """
-        self._take_terminal()
-        os.kill(os.getpid(), signal.SIGSTOP)
-        self._give_terminal()
-
-
-def _foreground_terminal() -> int | None:
-    """The first of our stdin, stdout, stderr that is a terminal with us in its foreground."""
-    for fd in (0, 1, 2):
-        try:
-            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
-                return fd
-        except OSError:
-            continue
-    return None
-
-
-def _foreground(tty: int) -> int | None:
-    try:
-        return os.tcgetpgrp(tty)
-    except OSError:  # hung up, or no longer our controlling terminal
-        return None
-
-
-def _set_foreground(tty: int, pgid: int) -> None:
-    # From the background, tcsetpgrp raises SIGTTOU (which would stop us) unless it is blocked.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
-    try:
-        os.tcsetpgrp(tty, pgid)
-    except OSError:
-        pass  # the group is gone, or the terminal is no longer ours: nothing to hand over
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _enlarge_if_pipe(fd: int) -> None:
