@@ -191,7 +191,7 @@ def render(
         "where": pod["pod"] or host,
         "kubernetes": pod,
         "kubectl": [clean(line) for line in kubernetes.kubectl_commands()],
-        "output": _excerpt(head, tail, result.output),
+        "output": _redacted_again(_excerpt(head, tail, result.output), redactor),
         "error_reported": result.error_reported,
         "notify_on": settings.notify_on,
         "attachment_name": log_name if log else None,
@@ -353,6 +353,21 @@ def _excerpt(head: str, tail: str, output: Snapshot) -> Output:
         kept_bytes=output.total_bytes - output.omitted_bytes,
         empty=output.total_bytes == 0,
     )
+
+
+def _redacted_again(output: Output, redactor: Redactor) -> Output:
+    """The lines shown, redacted once more: made readable, they lost their escape codes,
+    and a secret written with a colour change in its middle is whole again."""
+
+    def again(lines: tuple[Line, ...]) -> tuple[Line, ...]:
+        return tuple(
+            Line(text=redactor.text(line.text), stream=line.stream, error=line.error)
+            for line in lines
+        )
+
+    fields = {name: getattr(output, name) for name in Output.__slots__}
+    fields.update(head_lines=again(output.head_lines), tail_lines=again(output.tail_lines))
+    return Output(**fields)
 
 
 def _first_lines(

@@ -217,3 +217,11 @@ def test_common_error_lines_are_highlighted(line: str) -> None:
     lines = report.html.splitlines()
     assert any(f'class="error stdout">{escape(line)}</span>' in html_line for html_line in lines)
     assert "fine" in lines  # an ordinary line is not highlighted
+
+
+def test_a_secret_cut_by_a_colour_code_is_redacted_in_the_bodies() -> None:
+    environ = {"API_TOKEN": "hunter22xyz"}
+    report = render(result_with(b"v=hunt\x1b[0mer22xyz\n"), load_settings({}, environ), environ=environ)
+    for body in (report.text, report.html):
+        assert "hunter22xyz" not in body
+        assert "v=[REDACTED]" in body
