@@ -137,11 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if held and ran:
         names = ", ".join(sorted({signal_name(signum) for signum in held}))
         say(f"{names} arrived after the command had ended; it was held until the report was done")
-    elif held:  # no command ran to pass them on to: they take their course now
-        import signal
-
-        for signum in held:
-            signal.raise_signal(signum)
+    elif held:  # no command ran to pass them on to: end as they asked, without a traceback
+        return 128 + held[0]
     return status
 
 

@@ -76,8 +76,9 @@ class CaptureAndNotify(contextlib.ContextDecorator):
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:  # type: ignore[override]
         """Decorate ``function``: each call runs in a fresh block.
 
-        A coroutine function is wrapped around its awaiting, and a generator function
-        around its iteration, not around the mere creation of the coroutine or generator.
+        A coroutine function is wrapped around its awaiting, not around the mere creation
+        of the coroutine. A generator function is refused: its run is paused and resumed by
+        its consumer, who may stop it early; put the block inside it instead.
         """
         import functools
         import inspect
@@ -90,19 +91,12 @@ class CaptureAndNotify(contextlib.ContextDecorator):
                 with new_block():
                     return await function(*args, **kwargs)
 
-        elif inspect.isasyncgenfunction(function):
-
-            async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with new_block():
-                    async for item in function(*args, **kwargs):
-                        yield item
-
-        elif inspect.isgeneratorfunction(function):
-
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with new_block():
-                    return (yield from function(*args, **kwargs))
-
+        elif inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise TypeError(
+                f"capture_and_notify cannot decorate the generator function "
+                f"{function.__qualname__}: use `with capture_and_notify():` inside it, or "
+                "decorate the function that consumes it"
+            )
         else:
 
             def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -122,6 +116,8 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             # that one captures, reports and handles SIGTERM; a second would mean two mails.
             self._nested = True
             return self
+        self._terminated = self._delivering = False  # this object may be entered again
+        self._late_signals = []
         try:
             self._settings = load_settings(self._settings_given)
             level, formatter = _log_options(self._options)
@@ -225,8 +221,12 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         exit_code, sig, exception, trace = 0, None, None, None
         if self._terminated:
             # Our SystemExit(143), or what it became on its way out (a CancelledError in
-            # asyncio, say): the run was stopped by SIGTERM either way.
+            # asyncio, say): the run was stopped by SIGTERM either way. An exception a
+            # `finally` raised after it is reported too.
             exit_code, sig = SIGTERM_EXIT, signal.SIGTERM
+            if exc is not None and not isinstance(exc, (SystemExit, _cancelled())):
+                exception = _describe(exc)
+                trace = "".join(traceback.format_exception(type(exc), exc, tb))
         elif isinstance(exc, SystemExit):
             if exc.code is None or exc.code == 0:
                 exit_code = 0
@@ -291,6 +291,11 @@ def capture_and_notify(
     if function is not None:
         return CaptureAndNotify(**settings)(function)
     return CaptureAndNotify(**settings)
+
+
+def _cancelled() -> type[BaseException]:
+    asyncio = sys.modules.get("asyncio")  # loaded if and only if a task could be cancelled
+    return asyncio.CancelledError if asyncio is not None else SystemExit
 
 
 def _log_options(options: dict[str, Any]) -> tuple[int, logging.Formatter]:
