@@ -63,7 +63,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             echo=echo, level=level, log_format=log_format, stream=stream, **settings
         )
         self._settings_given = settings
-        self._handler: TeeHandler | None = None
+        self._handler: _BlockHandler | None = None
         self._nested = False
         self._terminated = False
         self._delivering = False
@@ -127,38 +127,19 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         for warning in unknown_env():
             say(warning)
         self._started = time.time()
-        handler = TeeHandler(
+        handler = _BlockHandler(
+            self,
             stream=self._options["stream"],
             capture=Capture(self._settings.max_bytes),
             echo=self._options["echo"],
             level=level,
         )
         handler.setFormatter(formatter)
-        root = logging.getLogger()
-        self._saved_level = root.level
-        if not root.handlers and root.level > level:
-            # Logging was never configured: its default WARNING level was nobody's choice.
-            root.setLevel(level)
-        root.addHandler(handler)
         self._handler = handler
-        self._saved_showwarning = warnings.showwarning
-        if warnings.showwarning is not logging._showwarning:  # type: ignore[attr-defined]
-            logging.captureWarnings(True)
-        self._saved_sigterm: Any = None
         self._main_thread = threading.current_thread() is threading.main_thread()
-        if self._main_thread:
-            previous = signal.getsignal(signal.SIGTERM)
-            if previous is not signal.SIG_IGN:  # a process that ignores SIGTERM keeps doing so
-                self._saved_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        _SHARED.enter(self, handler, level)
         _ACTIVE.set(self)
         return self
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        if self._delivering:
-            self._late_signals.append(signum)  # let the report go out first
-            return
-        self._terminated = True
-        raise SystemExit(SIGTERM_EXIT)
 
     def _hold(self, signum: int, frame: FrameType | None) -> None:
         self._late_signals.append(signum)
@@ -182,13 +163,8 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             saved_sigint = signal.signal(signal.SIGINT, self._hold)
         handler = self._handler
         assert handler is not None  # __enter__ ran
-        root = logging.getLogger()
-        root.removeHandler(handler)
-        root.setLevel(self._saved_level)
+        _SHARED.stop_capturing(self, handler)
         handler.close()
-        if warnings.showwarning is not self._saved_showwarning:
-            logging.captureWarnings(False)
-            warnings.showwarning = self._saved_showwarning
         self._handler = None
         try:
             result = self._result(exc, tb, handler, ended)
@@ -197,13 +173,13 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         except Exception as error:  # ours must never replace the job's outcome
             say(f"could not make the report: {type(error).__name__}: {error}")
         finally:
-            if self._saved_sigterm is not None:
-                signal.signal(signal.SIGTERM, self._saved_sigterm)
+            _SHARED.stop_watching(self)
             if saved_sigint is not None:
                 signal.signal(signal.SIGINT, saved_sigint)
         if signal.SIGTERM in self._late_signals:
             # SIGTERM came while the report was going out: deferred, never dropped, so the
             # process still ends with 143 even when the job's exception would be caught above.
+            _SHARED.terminate_all()  # blocks beside this one (other tasks) are stopped by it too
             if exc is not None and not isinstance(exc, SystemExit):
                 traceback.print_exception(exc_type, exc, tb)  # as Python would have shown it
             raise SystemExit(SIGTERM_EXIT) from exc
@@ -254,6 +230,108 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             output=handler.capture.snapshot(),
             error_reported=handler.error_seen,
         )
+
+
+class _BlockHandler(TeeHandler):
+    """The TeeHandler of one block.
+
+    With blocks side by side (decorated tasks in threads or asyncio tasks), a record logged
+    inside a block goes to that block alone. A record from elsewhere (a worker thread the job
+    started: threads do not inherit the context) goes into every block's capture, and is
+    echoed once.
+    """
+
+    def __init__(self, block: CaptureAndNotify, **options: Any) -> None:
+        super().__init__(**options)
+        self.block = block
+
+    def emit(self, record: logging.LogRecord) -> None:
+        owner = _ACTIVE.get()
+        if owner is None:
+            self._tee(record, echo=self.echo and _SHARED.echoes_strays(self))
+        elif owner is self.block:
+            self._tee(record, echo=self.echo)
+
+
+class _Shared:
+    """What all blocks of the process share: the root logger, warning capture, SIGTERM.
+
+    Blocks may run side by side (threads, asyncio tasks) and leave in any order: the first
+    block in saves each of these, the last one out restores it, so that none is left changed.
+    Only blocks of the main thread take SIGTERM (Python runs signal handlers there).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.capturing: list[tuple[CaptureAndNotify, _BlockHandler]] = []
+        self.saved_level = logging.NOTSET
+        self.saved_showwarning: Any = None
+        self.watching: list[CaptureAndNotify] = []  # main-thread blocks under our SIGTERM handler
+        self.saved_sigterm: Any = None
+
+    def enter(self, block: CaptureAndNotify, handler: _BlockHandler, level: int) -> None:
+        with self.lock:
+            root = logging.getLogger()
+            ours = {id(h) for _, h in self.capturing}
+            if not self.capturing:
+                self.saved_level = root.level
+                self.saved_showwarning = warnings.showwarning
+                if warnings.showwarning is not logging._showwarning:  # type: ignore[attr-defined]
+                    logging.captureWarnings(True)
+            if not [h for h in root.handlers if id(h) not in ours] and root.level > level:
+                # Logging was never configured: its default WARNING level was nobody's choice.
+                root.setLevel(level)
+            root.addHandler(handler)
+            self.capturing.append((block, handler))
+            if not block._main_thread:
+                return
+            if not self.watching:
+                if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+                    return  # a process that ignores SIGTERM keeps doing so
+                self.saved_sigterm = signal.signal(signal.SIGTERM, self.on_sigterm)
+            self.watching.append(block)
+
+    def stop_capturing(self, block: CaptureAndNotify, handler: _BlockHandler) -> None:
+        with self.lock:
+            root = logging.getLogger()
+            root.removeHandler(handler)
+            self.capturing.remove((block, handler))
+            if self.capturing:
+                return
+            root.setLevel(self.saved_level)
+            if warnings.showwarning is not self.saved_showwarning:
+                logging.captureWarnings(False)
+                warnings.showwarning = self.saved_showwarning
+
+    def stop_watching(self, block: CaptureAndNotify) -> None:
+        with self.lock:
+            if block not in self.watching:
+                return
+            self.watching.remove(block)
+            if not self.watching:
+                signal.signal(signal.SIGTERM, self.saved_sigterm)
+                self.saved_sigterm = None
+
+    def echoes_strays(self, handler: _BlockHandler) -> bool:
+        """Whether ``handler`` is the one that echoes records logged outside any block."""
+        first = next((h for _, h in self.capturing if h.echo), None)
+        return first is handler
+
+    def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        delivering = [block for block in self.watching if block._delivering]
+        if delivering:  # let the report go out first; it ends the process with 143 after
+            delivering[-1]._late_signals.append(signum)
+            return
+        self.terminate_all()
+        raise SystemExit(SIGTERM_EXIT)
+
+    def terminate_all(self) -> None:
+        for block in self.watching:
+            block._terminated = True
+
+
+# The process's one shared state: the root logger and signal handlers are process-wide.
+_SHARED = _Shared()
 
 
 if TYPE_CHECKING:  # typing costs ~3 ms at import; the overloads are for type checkers only

@@ -48,13 +48,16 @@ class TeeHandler(logging.Handler):
         The capture comes first: a stream that fails (closed, full disk) must not cost the
         report its record.
         """
+        self._tee(record, echo=self.echo)
+
+    def _tee(self, record: logging.LogRecord, *, echo: bool) -> None:
         try:
             line = self.format(record) + "\n"
             if record.levelno >= logging.ERROR:
                 self.error_seen = True
             self.capture.append(line.encode("utf-8", "backslashreplace"))
             stream = self.stream or sys.stdout
-            if self.echo and stream is not None:  # sys.stdout is None under pythonw
+            if echo and stream is not None:  # sys.stdout is None under pythonw
                 stream.write(line)
                 stream.flush()
         except RecursionError:

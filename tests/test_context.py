@@ -1005,3 +1005,116 @@ def test_concurrent_decorated_tasks_each_send_their_own_report(tmp_path: Path, s
     bodies = sorted(text_body(delivery.message) for delivery in smtp_sink.messages)
     assert len(bodies) == 2
     assert "RuntimeError: first failed" in bodies[0] and "RuntimeError: second failed" in bodies[1]
+
+
+OVERLAP_CHECKS = """
+def state():
+    return (logging.getLogger().level, list(logging.getLogger().handlers),
+            warnings.showwarning, signal.getsignal(signal.SIGTERM))
+
+before = state()
+run_overlapping()  # A enters, B enters, A leaves, B leaves
+print("restored" if state() == before else f"changed: {before} -> {state()}", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)  # the default action again: the process dies of it
+time.sleep(5)
+print("still alive after SIGTERM", flush=True)
+"""
+
+
+def test_blocks_in_overlapping_asyncio_tasks_restore_everything_and_keep_their_own_log(
+    tmp_path: Path, smtp_sink: Sink
+) -> None:
+    script = write_job(
+        tmp_path,
+        textwrap.dedent("""
+        import asyncio
+
+        @capture_and_notify(job_name="first", notify_on="always", echo=False)
+        async def first():
+            logging.getLogger("first").info("first starts")
+            await asyncio.sleep(0.1)
+
+        @capture_and_notify(job_name="second", notify_on="always", echo=False)
+        async def second():
+            await asyncio.sleep(0.05)
+            logging.getLogger("second").info("second starts")
+            await asyncio.sleep(0.2)
+            logging.getLogger("second").info("second ends, after first has left")
+
+        def run_overlapping():
+            async def main():
+                await asyncio.gather(first(), second())
+            asyncio.run(main())
+        """)
+        + OVERLAP_CHECKS,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == -signal.SIGTERM, result.stdout + result.stderr
+    assert "restored" in result.stdout.splitlines()
+    logs = {d.message["X-Lognotify-Job"]: attached_log(d.message) for d in smtp_sink.messages}
+    assert sorted(logs) == ["first", "second"]
+    assert "first starts" in logs["first"] and "second" not in logs["first"]
+    assert "second starts" in logs["second"] and "first starts" not in logs["second"]
+    assert "second ends, after first has left" in logs["second"]
+
+
+def test_blocks_in_overlapping_threads_restore_everything_and_keep_their_own_log(
+    tmp_path: Path, smtp_sink: Sink
+) -> None:
+    script = write_job(
+        tmp_path,
+        textwrap.dedent("""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        first_left = threading.Event()
+
+        @capture_and_notify(notify_on="always", echo=False)
+        def task(name):
+            logging.getLogger(name).info("%s starts", name)
+            if name == "second":
+                first_left.wait(5)
+                logging.getLogger(name).info("second ends, after first has left")
+
+        def run_overlapping():
+            with ThreadPoolExecutor(2) as pool:
+                second = pool.submit(task, "second")
+                time.sleep(0.1)
+                pool.submit(task, "first").result()
+                first_left.set()
+                second.result()
+        """)
+        + OVERLAP_CHECKS,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == -signal.SIGTERM, result.stdout + result.stderr
+    assert "restored" in result.stdout.splitlines()
+    logs = sorted((attached_log(d.message) for d in smtp_sink.messages), key=len)
+    assert len(logs) == 2
+    assert "first starts" in logs[0] and "second" not in logs[0]
+    assert "second starts" in logs[1] and "second ends, after first has left" in logs[1]
+    assert "first starts" not in logs[1]
+
+
+def test_a_worker_thread_of_the_job_is_captured_and_echoed_once(
+    tmp_path: Path, smtp_sink: Sink
+) -> None:
+    script = write_job(
+        tmp_path,
+        """
+        import threading
+
+        with capture_and_notify(job_name="workers"):
+            worker = threading.Thread(target=lambda: log.info("from a worker thread"))
+            worker.start()
+            worker.join()
+            raise RuntimeError("boom")
+        """,
+    )
+    result = run_job(script, job_env(tmp_path, smtp_sink))
+
+    assert result.returncode == 1
+    assert result.stdout.count("from a worker thread") == 1
+    assert "from a worker thread" in attached_log(the_mail(smtp_sink))
