@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
     """What ``main`` does; and whether a command was run."""
-    if "--" in argv:
+    separated = "--" in argv
+    if separated:
         split = argv.index("--")
         options, command = argv[:split], argv[split + 1 :]
     else:
@@ -158,7 +159,8 @@ def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
                 "(--smtp-password-file FILE) or from LOGNOTIFY_SMTP_PASSWORD")
             return CONFIG_ERROR_EXIT, False
         args = _parser().parse_args(options)
-        command = command or [word for word in args.command if word != "--"]
+        if args.command:  # `lognotify --dry-run echo -- hi`: the `--` was the command's own
+            command = args.command + (["--"] if separated else []) + command
         overrides = {keyword: getattr(args, keyword) for keyword in FLAGS}
         test_email, dry_run = args.test_email, args.dry_run
     try:

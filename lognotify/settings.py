@@ -148,9 +148,10 @@ class Settings(Frozen):
 _CONTROL = r"[\x00-\x1f\x7f\x85\u2028\u2029]"
 _ADDR_SPEC = r"[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+"
 _ADDRESS = rf'(?:{_ADDR_SPEC}|[^<>"]*<{_ADDR_SPEC}>|"[^"]*"\s*<{_ADDR_SPEC}>)'
-_DURATION = r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?"
+# ASCII digits only: "²" is a digit to str.isdigit() and \d, but not a number to int().
+_DURATION = r"(?a)(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?"
 _DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_SIZE = r"(?i)(\d+)\s*(?:([kmg])(?:i?b)?|b)?"
+_SIZE = r"(?ai)(\d+)\s*(?:([kmg])(?:i?b)?|b)?"
 _SIZE_UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -179,7 +180,8 @@ def _choice(choices: tuple[str, ...]) -> Callable[[object, str], str]:
 
 def _port(value: object, where: str) -> int:
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
+    digits = text.isascii() and text.isdigit()  # "\u00b2" is a digit to isdigit(), not to int()
+    if isinstance(value, bool) or not digits or not 1 <= int(text) <= 65535:
         raise ConfigError(f"{where}: expected a port number from 1 to 65535, got {value!r}")
     return int(text)
 
@@ -277,6 +279,18 @@ def _readable_file(value: object, where: str) -> str:
     return path
 
 
+def _ca_file(value: object, where: str) -> str:
+    path = _readable_file(value, where)
+    import ssl  # only when a CA file is set: lognotify -- true must start fast
+
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ConfigError(f"{where}: {path!r} holds no usable PEM certificate ({reason})") from None
+    return path
+
+
 def _directory(value: object, where: str) -> str:
     path = _path_text(value, where)
     if not os.path.isdir(path):
@@ -307,7 +321,7 @@ _SPECS: dict[str, tuple[str, str, Callable[[object, str], object]]] = {
     "smtp_security": ("LOGNOTIFY_SMTP_SECURITY", "--smtp-security", _choice(SECURITY_CHOICES)),
     "smtp_user": ("LOGNOTIFY_SMTP_USER", "--smtp-user", _single_line),
     "smtp_password": ("LOGNOTIFY_SMTP_PASSWORD", "--smtp-password-file", _secret),
-    "smtp_ca_file": ("LOGNOTIFY_SMTP_CA_FILE", "--smtp-ca-file", _readable_file),
+    "smtp_ca_file": ("LOGNOTIFY_SMTP_CA_FILE", "--smtp-ca-file", _ca_file),
     "smtp_timeout": ("LOGNOTIFY_SMTP_TIMEOUT", "--smtp-timeout", _seconds(zero_ok=False)),
     "delivery_timeout": (
         "LOGNOTIFY_DELIVERY_TIMEOUT",

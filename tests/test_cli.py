@@ -131,6 +131,22 @@ def test_command_is_executed_directly_not_through_a_shell(env: dict[str, str]) -
     assert done.stdout == b"$HOME * a;b\n"
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--notify-on", "never", "--", "echo", "--", "hi"],
+        ["--notify-on", "never", "echo", "--", "hi"],  # no `--` of ours: that one is echo's
+        ["echo", "--", "hi"],
+    ],
+    ids=["after-ours", "options-without-ours", "no-options"],
+)
+def test_a_double_dash_in_the_command_is_the_commands_own(
+    args: list[str], env: dict[str, str]
+) -> None:
+    done = run(args, env)
+    assert (done.returncode, done.stdout) == (0, b"-- hi\n")
+
+
 def test_configuration_error_exits_2_before_starting_anything(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

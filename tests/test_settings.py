@@ -63,6 +63,10 @@ def test_a_value_and_its_file_twin_together_are_an_error(tmp_path: Path) -> None
     [
         ("LOGNOTIFY_SMTP_PORT", "abc", "port number"),
         ("LOGNOTIFY_SMTP_PORT", "70000", "port number"),
+        ("LOGNOTIFY_SMTP_PORT", "\u00b2", "port number"),  # a digit to str.isdigit(), not to int()
+        ("LOGNOTIFY_SMTP_PORT", "\u0662\u0665", "port number"),  # Arabic-Indic 25
+        ("LOGNOTIFY_SMTP_TIMEOUT", "\u00b2", "duration"),
+        ("LOGNOTIFY_MAX_BYTES", "\u00b2K", "size"),
         ("LOGNOTIFY_SMTP_SECURITY", "tls", "starttls, ssl, none"),
         ("LOGNOTIFY_NOTIFY_ON", "sometimes", "failure, error, always, never"),
         ("LOGNOTIFY_SMTP_TIMEOUT", "soon", "duration"),
@@ -114,8 +118,10 @@ def test_an_smtp_host_needs_recipients_and_the_error_names_where_they_go() -> No
 
 
 def test_paths_may_be_given_as_path_objects(tmp_path: Path) -> None:
+    import trustme
+
     ca = tmp_path / "ca.pem"
-    ca.write_text("not read here\n")
+    trustme.CA().cert_pem.write_to_path(str(ca))
     settings = load_settings({"outbox": tmp_path / "out", "template_dir": tmp_path, "smtp_ca_file": ca}, {})
     assert settings.outbox == str(tmp_path / "out")
     assert settings.template_dir == str(tmp_path)
@@ -165,3 +171,10 @@ def test_every_contract_variable_is_known() -> None:
 def test_recipient_lists_take_quoted_commas_and_blank_lines_around_them() -> None:
     settings = load_settings({}, {"LOGNOTIFY_TO": '"Ops, Team" <ops@example.com>, b@example.org\n\n'})
     assert settings.to == ('"Ops, Team" <ops@example.com>', "b@example.org")
+
+
+def test_a_ca_file_without_a_certificate_is_an_error_before_anything_runs(tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("this is not a certificate\n")
+    with pytest.raises(ConfigError, match="LOGNOTIFY_SMTP_CA_FILE: .* no usable PEM certificate"):
+        load_settings({}, {"LOGNOTIFY_SMTP_CA_FILE": str(not_pem)})
