@@ -128,7 +128,9 @@ class _Runner:
             os.killpg(self.pid, 0)
         except (ProcessLookupError, PermissionError):
             return False
-        return True
+        # killpg counts zombies too: a leftover that died of the signal, whose new parent (a
+        # reaper that is not us) has not reaped it yet, would hold us for the whole grace.
+        return _has_running_member(self.pid)
 
     def _install(self, wake_fd: int) -> dict[int, object]:
         saved: dict[int, object] = {}
@@ -344,6 +346,29 @@ class _Runner:
                 return
             if pid == self.pid:
                 self.status = status
+
+
+def _has_running_member(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a member that is not a zombie (as /proc shows it)."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc to look in: assume it runs
+    members = 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if len(fields) > 2 and fields[2] == str(pgid).encode():  # state, ppid, pgrp, ...
+            members += 1
+            if fields[0] not in (b"Z", b"X"):
+                return True
+    # None seen at all while killpg found one: /proc hides it (hidepid), so it may well run.
+    return members == 0
 
 
 def _enlarge_if_pipe(fd: int) -> None:

@@ -610,3 +610,32 @@ def test_as_pid_1_sigterm_ends_at_once_when_nothing_is_left(env: dict[str, str])
     os.kill(lognotify_pid, signal.SIGTERM)
     assert proc.wait(timeout=30) == 143
     assert time.monotonic() - began < 5
+
+
+NON_REAPING_SUBREAPER = """
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans below become ours
+began = time.monotonic()
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+_, status = os.waitpid(pid, 0)  # ... and are never reaped: they stay zombies
+print(os.waitstatus_to_exitcode(status), time.monotonic() - began)
+"""
+
+
+def test_zombies_left_to_another_reaper_do_not_hold_lognotify_for_the_grace(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # sh and its sleep both die of the timeout's SIGTERM; the sleep, orphaned, becomes a zombie
+    # of a parent that never reaps it, and killpg() still finds it in the command's group.
+    done = subprocess.run(
+        [PYTHON, "-c", NON_REAPING_SUBREAPER, *lognotify_argv(), "--notify-on", "never",
+         "--timeout", "1", "--kill-grace", "10",
+         "--", "sh", "-c", f"touch {tmp_path / 'started'}; sleep 30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    status, seconds = done.stdout.split()
+    assert int(status) == 124, done.stderr
+    assert float(seconds) < 5, "lognotify waited out the kill grace for a zombie"
