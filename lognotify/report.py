@@ -18,7 +18,7 @@ import jinja2
 
 from lognotify import __version__
 from lognotify._frozen import Frozen
-from lognotify.capture import STDERR
+from lognotify.capture import STDERR, Snapshot
 from lognotify.kubernetes import KubernetesInfo
 from lognotify.redact import Redactor, secret_values
 from lognotify.result import RunResult, format_seconds, signal_name
@@ -27,7 +27,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from lognotify.capture import Snapshot
     from lognotify.settings import Settings
 
 BUILTIN_TEMPLATES = Path(__file__).with_name("templates")
@@ -38,6 +37,10 @@ HEAD_LINES, HEAD_CHARS = 100, 16_000
 TAIL_LINES, TAIL_CHARS = 300, 48_000
 LINE_CHARS = 2_000
 TRACEBACK_CHARS = 32_000
+# Where output was left out, the partial lines on both sides go too (up to this many bytes
+# each), so that no secret is shown cut, where no rule would recognise it.
+CUT_EDGE = 4096
+_SPACE = b" \t\r\n\v\f"
 SUBJECT_CHARS = 250
 # An exception message or a command line can be megabytes (a bulk insert's parameters, a
 # generated argument list); each place that shows one keeps this much of its start and end.
@@ -164,8 +167,9 @@ def render(
             ("cronjob", kubernetes.cronjob),
         )
     }
-    head, tail = _redacted_capture(result.output, redactor)
-    log = _log_bytes(head, tail, result.output)
+    output = _cut_at_lines(result.output)
+    head, tail = _redacted_capture(output, redactor)
+    log = _log_bytes(head, tail, output)
     log_name = f"{file_safe(job)[:80]}-{utc_stamp(result.started)}.log.gz"
     context = {
         "job": job,
@@ -191,7 +195,7 @@ def render(
         "where": pod["pod"] or host,
         "kubernetes": pod,
         "kubectl": [clean(line) for line in kubernetes.kubectl_commands()],
-        "output": _redacted_again(_excerpt(head, tail, result.output), redactor),
+        "output": _redacted_again(_excerpt(head, tail, output), redactor),
         "error_reported": result.error_reported,
         "notify_on": settings.notify_on,
         "attachment_name": log_name if log else None,
@@ -289,6 +293,47 @@ def _render_all(context: dict[str, object], settings: Settings) -> tuple[str, st
 
 
 # --- the output ----------------------------------------------------------------------------
+
+
+def _cut_at_lines(output: Snapshot) -> Snapshot:
+    """The capture with the lines cut where output was left out moved into the omitted part.
+
+    The capture keeps its head and tail to the byte, so a secret can straddle the gap: a URL
+    whose scheme fell out, a pattern's match without its first characters, that no rule
+    matches any more. The partial line on each side of the gap goes (at most CUT_EDGE bytes of
+    it, when a line is longer), and the omitted counts grow by what went.
+    """
+    if not output.omitted_bytes:
+        return output
+    head, tail = output.head, output.tail
+    keep_head = len(head) - CUT_EDGE
+    if not head.endswith(b"\n"):
+        newline = head.rfind(b"\n")
+        # a whole line before it stays; a head that is one line keeps its whole words
+        keep_head = max(keep_head, newline + 1 if newline >= 0 else _last_space(head) + 1)
+    newline = tail.find(b"\n")
+    if 0 <= newline < len(tail) - 1:  # a whole line after it stays
+        drop_tail = newline + 1
+    else:  # the tail is one line: its first word may be a secret's end
+        drop_tail = next((at + 1 for at, byte in enumerate(tail) if byte in _SPACE), len(tail))
+    drop_tail = min(drop_tail, CUT_EDGE)
+    dropped = head[keep_head:] + tail[:drop_tail]
+    tail_marks: dict[int, int] = {}
+    for offset, stream in output.tail_marks:  # later marks at the same offset win
+        tail_marks[max(offset - drop_tail, 0)] = stream
+    return Snapshot(
+        head=head[:keep_head],
+        tail=tail[drop_tail:],
+        head_marks=tuple((at, stream) for at, stream in output.head_marks if at < keep_head),
+        tail_marks=tuple(tail_marks.items()),
+        omitted_bytes=output.omitted_bytes + len(dropped),
+        omitted_lines=output.omitted_lines + dropped.count(b"\n"),
+        total_bytes=output.total_bytes,
+    )
+
+
+def _last_space(data: bytes) -> int:
+    return max(data.rfind(bytes([byte])) for byte in _SPACE)
 
 
 def _redacted_capture(output: Snapshot, redactor: Redactor) -> tuple[str, str]:

@@ -65,7 +65,8 @@ def test_the_output_headline_says_whether_the_attachment_holds_all_of_it() -> No
         assert "11,000 bytes, all kept in etl-20260921T141320Z.log.gz" in body
     for body in (cut.text, cut.html):
         assert "all kept" not in body
-        assert "11,000 bytes; 5,000 of them kept in etl-20260921T141320Z.log.gz: its start and its end" in body
+        # 5,000 bytes kept, less the two lines cut where the rest was left out (7 + 10 bytes)
+        assert "11,000 bytes; 4,983 of them kept in etl-20260921T141320Z.log.gz: its start and its end" in body
 
 
 def test_progress_bars_escapes_and_control_bytes_are_made_readable() -> None:
@@ -225,3 +226,40 @@ def test_a_secret_cut_by_a_colour_code_is_redacted_in_the_bodies() -> None:
     for body in (report.text, report.html):
         assert "hunter22xyz" not in body
         assert "v=[REDACTED]" in body
+
+
+URL_SECRET = "Pa55w0rdLongSecret99"
+PATTERN_SECRET = "sess-abcdefghijklmnopqrst"
+ENV_SECRET = "env-secret-0123456789"
+
+
+@pytest.mark.parametrize("where", ["head end", "tail start"])
+def test_no_secret_is_shown_cut_where_output_was_left_out(where: str) -> None:
+    settings = load_settings({"max_bytes": 1000, "redact": [r"sess-[a-z]{20}"]}, {})
+    environ = {"DB_PASSWORD": ENV_SECRET}
+    line = f"postgresql://u:{URL_SECRET}@db {PATTERN_SECRET} {ENV_SECRET}"
+    fragments = [URL_SECRET[k:] for k in range(len(URL_SECRET) - 3)]
+    fragments += [URL_SECRET[:-k] for k in range(1, len(URL_SECRET) - 3)]
+    fragments += [PATTERN_SECRET[1:], PATTERN_SECRET[:-1], PATTERN_SECRET[5:], ENV_SECRET[:-1], ENV_SECRET[1:]]
+    for shift in range(0, len(line) + 2):
+        if where == "head end":  # the head keeps 250 bytes: the line straddles byte 250
+            output = b"x" * (250 - shift) + f"{line} word\n".encode() + b"filler line\n" * 200
+        else:  # the tail keeps the last 750 bytes: the line straddles where it starts
+            output = b"filler line\n" * 200 + f"a {line} b\n".encode() + b"z" * (750 - shift)
+        report = render(result_with(output, max_bytes=1000), settings, environ=environ)
+        log = report.log.decode("utf-8", "replace")
+        for shown in (report.text, report.html, log):
+            leaked = [fragment for fragment in fragments if fragment in shown]
+            assert not leaked, f"shift {shift}: {leaked} shown"
+
+
+def test_the_lines_cut_where_output_was_left_out_are_counted_as_omitted() -> None:
+    output = b"".join(b"line %04d\n" % n for n in range(1000))  # 10,000 bytes
+    report = render(result_with(output, max_bytes=1005), load_settings({}, {}), environ={})
+    log = report.log.decode()
+    head, marker, tail = log.partition("[... ")
+    # max_bytes 1005: the head's 251 bytes end 1 byte into line 25, the tail's 754 start 4
+    # bytes before the end of line 924; both cut lines go, and are counted as left out.
+    assert head.endswith("line 0024\n") and tail.split("\n", 1)[1].startswith("line 0925\n")
+    assert "9,000 bytes (900 lines) omitted ...]" in marker + tail
+    assert log.endswith("line 0999\n")
