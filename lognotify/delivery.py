@@ -2,10 +2,11 @@
 
 Only this module talks to the network. The certificate is always verified; credentials only
 travel over TLS; there is no fallback from TLS to plain text; every socket operation has a
-timeout, and all attempts together stay within ``delivery_timeout``. Transient failures
-(refused or dropped connections, timeouts, 4xx replies) are retried with exponential backoff
-and jitter; permanent ones (5xx, refused authentication, an untrusted certificate) are not.
-The message, and so its Message-ID, is the same object in every attempt.
+timeout, each attempt ends within ``smtp_timeout`` and all of them within
+``delivery_timeout``. Transient failures (refused or dropped connections, timeouts, 4xx
+replies) are retried with exponential backoff and jitter; permanent ones (5xx, refused
+authentication, an untrusted certificate) are not. The message, and so its Message-ID, is
+the same object in every attempt; recipients that took it are not sent it again.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Delivered(Frozen):
         if self.sent:
             tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
             refused = f"; refused by the server: {', '.join(self.refused)}" if self.refused else ""
-            return f"lognotify: report sent to {self.destination}{tries}{refused}"
+            kept = f"; report saved to {self.outbox}" if self.outbox else ""
+            return f"lognotify: report sent to {self.destination}{tries}{refused}{kept}"
         if self.error is None:
             return f"lognotify: no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}"
         kept = f"; report saved to {self.outbox}" if self.outbox else ""
@@ -129,8 +131,14 @@ def deliver(
             exc = DeliveryError(f"{exc}; the outbox could not be written either: {write_error}")
         return Delivered(sent=False, destination=destination, outbox=path, error=str(exc))
     accepted = ", ".join(address for address in settings.to if address not in refused)
+    kept = None
+    if refused:  # they will never get it from the server: nothing is lost, it is kept here
+        try:
+            kept = str(write_outbox(message, settings.outbox))
+        except OSError:
+            kept = None
     return Delivered(
-        sent=True, destination=accepted, attempts=attempts, refused=_refusals(refused)
+        sent=True, destination=accepted, attempts=attempts, refused=_refusals(refused), outbox=kept
     )
 
 
@@ -159,25 +167,35 @@ def send(
         sleep=sleep,
         reraise=True,
     )
+    pending = list(recipients)  # who has not taken the message yet
+    refused: dict[str, tuple[int, bytes]] = {}  # who refused it for good
+
+    def attempt(context: ssl.SSLContext | None) -> None:
+        nonlocal pending
+        turned_away = _attempt(message, smtp, context, sender, pending, deadline, clock, connect)
+        later = {a: reply for a, reply in turned_away.items() if 400 <= reply[0] < 500}
+        refused.update({a: reply for a, reply in turned_away.items() if a not in later})
+        pending = list(later)
+        if later:  # the others have it; these may take it at the next attempt (and only these)
+            raise smtplib.SMTPRecipientsRefused(later)
+
     try:
-        context = _tls_context(smtp)
-        refused = retrying(
-            _attempt,
-            message,
-            smtp,
-            context,
-            sender,
-            list(recipients),
-            lambda: deadline - clock(),
-            connect,
-        )
+        retrying(attempt, _tls_context(smtp))
     except Exception as exc:
-        attempts = retrying.statistics.get("attempt_number", 1)
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            refused.update(exc.recipients)
+            if any(address not in refused for address in recipients):
+                return _attempts(retrying), refused  # taken for some: sent, with refusals
         where = f"{smtp.host}:{smtp.port}"
+        attempts = _attempts(retrying)
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         kind = "transient" if is_transient(exc) else "permanent"
         raise DeliveryError(f"{where}: {describe(exc)} ({kind}; {tries})") from exc
-    return int(retrying.statistics.get("attempt_number", 1)), refused
+    return _attempts(retrying), refused
+
+
+def _attempts(retrying: tenacity.Retrying) -> int:
+    return int(retrying.statistics.get("attempt_number", 1))
 
 
 def _attempt(
@@ -186,21 +204,25 @@ def _attempt(
     context: ssl.SSLContext | None,
     sender: str,
     recipients: list[str],
-    remaining: Callable[[], float],
+    deadline: float,
+    clock: Callable[[], float],
     connect: Callable[..., smtplib.SMTP] | None,
 ) -> dict[str, tuple[int, bytes]]:
+    due = min(clock() + smtp.timeout, deadline)  # smtp_timeout is per attempt
+
     def timeout() -> float:
-        left = remaining()
+        left = due - clock()
         if left <= 0:
-            raise TimeoutError("delivery_timeout reached")
-        return min(smtp.timeout, left)
+            which = "delivery_timeout" if due == deadline else "smtp_timeout"
+            raise TimeoutError(f"{which} reached")
+        return left
 
     local = os.uname().nodename or "localhost"  # smtplib's default does a slow reverse lookup
     conn = (connect or _connect)(
         smtp, timeout=timeout(), limit=timeout, local_hostname=local, context=context
     )
     try:
-        conn.ehlo()
+        _hello(conn, helo_ok=smtp.security != "starttls")
         if smtp.security == "starttls":
             if not conn.has_extn("starttls"):
                 raise smtplib.SMTPNotSupportedError(
@@ -208,7 +230,7 @@ def _attempt(
                 )
             assert context is not None  # made for every security but none; never unverified
             conn.starttls(context=context)
-            conn.ehlo()
+            _hello(conn, helo_ok=True)
         if smtp.user:
             if smtp.security == "none":  # settings refuse this too; never send a password in clear
                 raise smtplib.SMTPNotSupportedError("refusing to send credentials unencrypted")
@@ -222,6 +244,20 @@ def _attempt(
     except (smtplib.SMTPException, OSError):
         conn.close()
     return refused
+
+
+def _hello(conn: smtplib.SMTP, *, helo_ok: bool) -> None:
+    """EHLO, and its reply checked (smtplib does not): a 4xx is worth another attempt, a 5xx
+    is the server's reason. A server that knows no EHLO gets HELO, unless STARTTLS is needed
+    (only EHLO can offer it)."""
+    code, reply = conn.ehlo()
+    if code == 250:
+        return
+    if helo_ok and code >= 500:
+        code, reply = conn.helo()
+        if code == 250:
+            return
+    raise smtplib.SMTPResponseException(code, reply)
 
 
 def _tls_context(smtp: SmtpSettings) -> ssl.SSLContext | None:
@@ -260,8 +296,8 @@ def _connect(
 class _BoundedSMTP(smtplib.SMTP):
     # smtplib's timeout is fixed per socket operation: a server answering each command slowly,
     # or trickling a reply a byte at a time, could stretch one attempt without end. Here each
-    # whole reply must arrive within limit() (smtp_timeout, and what is left of
-    # delivery_timeout), and the send that follows a reply is bounded by the same limit.
+    # whole reply must arrive within limit() (what is left of the attempt's smtp_timeout and
+    # of delivery_timeout), and the send that follows a reply is bounded by the same limit.
     def __init__(self, *args: Any, limit: Callable[[], float], **kwargs: Any) -> None:
         self._limit = limit
         super().__init__(*args, **kwargs)

@@ -136,16 +136,32 @@ def closed_port() -> int:
 class HandRolled(socketserver.ThreadingTCPServer):
     """A minimal plain SMTP server for what ScriptedServer cannot do.
 
-    It waits ``delay`` seconds before every reply (as tarpits do) and refuses the recipients
-    in ``refuse`` with 550; ``accepted`` lists the recipients of every message it took.
+    It waits ``delay`` seconds before every reply (as tarpits do), refuses the recipients in
+    ``refuse`` with 550 and the first ``defer[address]`` RCPTs of an address with 451. Its
+    EHLOs get the replies in ``ehlo`` first (a 4xx one then closes the connection, as servers
+    do), then 250; ``helo_only`` refuses every EHLO with 502 and wants HELO before MAIL.
+    ``accepted`` lists the recipients of every message it took; ``connections`` counts.
     """
 
     daemon_threads = True
 
-    def __init__(self, delay: float = 0.0, refuse: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        delay: float = 0.0,
+        refuse: tuple[str, ...] = (),
+        *,
+        defer: dict[str, int] | None = None,
+        ehlo: tuple[str, ...] = (),
+        helo_only: bool = False,
+    ) -> None:
         self.delay = delay
         self.refuse = refuse
+        self.defer = dict(defer or {})
+        self.ehlo = list(ehlo)
+        self.helo_only = helo_only
         self.accepted: list[list[str]] = []
+        self.message_ids: list[str] = []
+        self.connections = 0
         super().__init__(("127.0.0.1", 0), _HandRolledSession)
         self.host, self.port = self.server_address[:2]
 
@@ -158,18 +174,41 @@ class _HandRolledSession(socketserver.StreamRequestHandler):
         self.wfile.write(line.encode() + b"\r\n")
 
     def handle(self) -> None:
+        server = self.server
+        server.connections += 1
         self.reply("220 localhost hand-rolled")
         recipients: list[str] = []
+        greeted = False
         for raw in self.rfile:
             verb, _, arg = raw.decode().strip().partition(" ")
             verb = verb.upper()
             if verb == "QUIT":
                 self.reply("221 bye")
                 return
+            if verb == "EHLO":
+                if server.helo_only:
+                    self.reply("502 5.5.2 EHLO not supported, say HELO")
+                    continue
+                if server.ehlo:
+                    line = server.ehlo.pop(0)
+                    self.reply(line)
+                    if line.startswith("4"):
+                        return
+                    continue
+                greeted = True
+            if verb == "HELO":
+                greeted = True
+            if verb == "MAIL" and not greeted:
+                self.reply("503 5.5.1 send HELO/EHLO first")
+                continue
             if verb == "RCPT":
                 address = arg.partition("<")[2].partition(">")[0]
-                if address in self.server.refuse:
+                if address in server.refuse:
                     self.reply("550 5.1.1 No such user here")
+                    continue
+                if server.defer.get(address, 0) > 0:
+                    server.defer[address] -= 1
+                    self.reply("451 4.7.1 Greylisted, try again later")
                     continue
                 recipients.append(address)
             if verb == "DATA":
@@ -177,7 +216,9 @@ class _HandRolledSession(socketserver.StreamRequestHandler):
                 for body in self.rfile:
                     if body.rstrip(b"\r\n") == b".":
                         break
-                self.server.accepted.append(recipients)
+                    if body.lower().startswith(b"message-id:"):
+                        server.message_ids.append(body.split(b":", 1)[1].strip().decode())
+                server.accepted.append(recipients)
                 recipients = []
             self.reply("250 ok")
 
@@ -186,8 +227,8 @@ class _HandRolledSession(socketserver.StreamRequestHandler):
 def hand_rolled() -> Iterator[Callable[..., HandRolled]]:
     started: list[HandRolled] = []
 
-    def start(delay: float = 0.0, refuse: tuple[str, ...] = ()) -> HandRolled:
-        server = HandRolled(delay, refuse)
+    def start(*args: object, **kwargs: object) -> HandRolled:
+        server = HandRolled(*args, **kwargs)  # type: ignore[arg-type]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         started.append(server)
         return server
@@ -357,7 +398,89 @@ def test_a_refused_recipient_is_reported_not_claimed(
     summary = delivered.summary()
     assert summary.startswith("lognotify: report sent to ops@example.com;")
     assert "oncall@example.com (550 5.1.1 No such user here)" in summary
+    (kept,) = outbox_files(outbox)  # oncall@ never gets it from the server: nothing is lost
+    assert summary.endswith(f"; report saved to {kept}")
+
+
+def test_a_recipient_deferred_with_4xx_gets_it_at_the_next_attempt_and_only_they(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    server = hand_rolled(defer={"oncall@example.com": 1})
+
+    delivered, message = send_report(settings_for(server, outbox), sleeps)
+
+    assert server.accepted == [["ops@example.com"], ["oncall@example.com"]]
+    assert server.message_ids == [message["Message-ID"]] * 2
+    assert delivered.sent and delivered.attempts == 2 and delivered.refused == ()
+    assert delivered.summary() == f"lognotify: report sent to {', '.join(TO)} after 2 attempts"
     assert outbox_files(outbox) == []
+
+
+def test_a_recipient_deferred_for_good_is_reported_and_the_report_kept(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    server = hand_rolled(defer={"oncall@example.com": 1000})
+
+    delivered, _ = send_report(settings_for(server, outbox, delivery_timeout=1), sleeps)
+
+    assert server.accepted[0] == ["ops@example.com"] and all(
+        accepted == [] for accepted in server.accepted[1:]
+    )
+    assert delivered.sent and delivered.destination == "ops@example.com"
+    assert delivered.refused == ("oncall@example.com (451 4.7.1 Greylisted, try again later)",)
+    assert len(outbox_files(outbox)) == 1
+
+
+@pytest.mark.parametrize("security", ["none", "starttls"])
+def test_a_4xx_reply_to_ehlo_is_retried(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path, security: str
+) -> None:
+    server = hand_rolled(ehlo=("421 4.3.2 Service shutting down",))
+
+    delivered, _ = send_report(settings_for(server, outbox, security=security), sleeps)
+
+    assert server.connections == 2
+    if security == "none":
+        assert delivered.sent and delivered.attempts == 2 and server.accepted == [list(TO)]
+    else:  # retried; then this plain server offers no STARTTLS, and nothing goes in clear
+        assert not delivered.sent and "does not offer STARTTLS" in (delivered.error or "")
+        assert "2 attempts" in (delivered.error or "") and server.accepted == []
+
+
+def test_a_5xx_reply_to_ehlo_is_the_reason_given_and_not_retried(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    server = hand_rolled(ehlo=("554 5.7.1 Your IP is on a blocklist",))
+
+    delivered, _ = send_report(settings_for(server, outbox, security="starttls"), sleeps)
+
+    assert not delivered.sent and server.connections == 1
+    assert "554 5.7.1 Your IP is on a blocklist (permanent; 1 attempt)" in (delivered.error or "")
+
+
+def test_a_server_that_knows_only_helo_still_takes_the_report(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    server = hand_rolled(helo_only=True)
+
+    delivered, _ = send_report(settings_for(server, outbox, security="none"), sleeps)
+
+    assert delivered.sent and delivered.attempts == 1 and server.accepted == [list(TO)]
+
+
+def test_smtp_timeout_bounds_a_whole_attempt_not_each_reply(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    # Every reply takes 0.4 s, well within smtp_timeout 1 s; the whole session takes longer.
+    server = hand_rolled(delay=0.4)
+    settings = settings_for(server, outbox, smtp_timeout=1, delivery_timeout=3)
+
+    began = time.monotonic()
+    delivered, _ = send_report(settings, sleeps)
+
+    assert not delivered.sent and "timed out" in (delivered.error or "")
+    assert server.accepted == []
+    assert time.monotonic() - began < 4.5
 
 
 # --- permanent failures: one attempt, the server's reason, the outbox ------------------------
