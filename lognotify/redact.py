@@ -30,7 +30,14 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
 class Redactor:
     """Replaces every secret in text or bytes with ``[REDACTED]``."""
 
-    def __init__(self, secrets: Iterable[str] = (), patterns: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), patterns: Iterable[str] = (), *, always: Iterable[str] = ()
+    ) -> None:
+        """``secrets`` of MIN_SECRET characters or more are redacted wherever they appear;
+        those in ``always`` (the SMTP password) whatever their length, a shorter one where
+        it stands as a word of its own (not every "ab" of the text)."""
+        always = [secret for secret in always if secret]
+        secrets = [*secrets, *always]
         literals: set[str] = set()
         for secret in secrets:
             # A multi-line secret (a private key) is redacted line by line, so redaction never
@@ -45,6 +52,11 @@ class Redactor:
             re.compile("|".join(map(re.escape, self._literals))) if self._literals else None
         )
         self._patterns = [re.compile(pattern) for pattern in patterns]
+        self._patterns += [
+            re.compile(rf"(?<![^\W_]){re.escape(secret)}(?![^\W_])")
+            for secret in always
+            if len(secret) < MIN_SECRET and "\n" not in secret
+        ]
 
     def text(self, text: str) -> str:
         """``text`` with every secret replaced."""

@@ -147,7 +147,7 @@ def render(
     environ = os.environ if environ is None else environ
     kubernetes = KubernetesInfo.from_env(environ)
     redactor = Redactor(
-        [*secret_values(environ), *filter(None, [settings.smtp.password])], settings.redact
+        secret_values(environ), settings.redact, always=[settings.smtp.password or ""]
     )
     status = status or ("failure" if result.failed else "success")
 

@@ -44,3 +44,10 @@ def test_a_secret_cut_where_output_was_omitted_is_redacted_on_both_sides() -> No
 def test_bytes_that_are_not_utf8_survive_redaction() -> None:
     data = b"\xff\xfe secret-value \x80"
     assert Redactor(["secret-value"]).bytes(data) == b"\xff\xfe [REDACTED] \x80"
+
+
+def test_a_short_smtp_password_is_redacted_where_it_stands_alone() -> None:
+    redactor = Redactor([], [], always=["Zq9"])
+    assert redactor.text("the smtp password is Zq9, see") == f"the smtp password is {REDACTED}, see"
+    assert redactor.text("Zq9x and aZq9 are other words") == "Zq9x and aZq9 are other words"
+    assert Redactor(["Zq9"]).text("Zq9") == "Zq9"  # an environment value that short is not
