@@ -15,11 +15,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY . .
-# pip compiles the .pyc files here, because at run time the root filesystem is read-only.
+# pip compiles the .pyc files here, because at run time the root filesystem is read-only; the
+# sample report compiles the built-in templates beside them too (lognotify keeps them there).
 RUN python -m pip wheel --wheel-dir /wheels . \
  && python -m venv /opt/lognotify \
  && /opt/lognotify/bin/pip install --no-index --find-links=/wheels lognotify \
- && /opt/lognotify/bin/lognotify --version
+ && /opt/lognotify/bin/lognotify --version \
+ && /opt/lognotify/bin/lognotify --dry-run --test-email >/dev/null
 
 # ---- final image: that venv, nothing else ------------------------------------------------------
 FROM ${BASE_IMAGE}

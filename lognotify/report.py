@@ -204,9 +204,7 @@ def render(
     }
     subject, text, html, errors = _render_all(context, settings)
     if not subject.strip():  # a custom subject that renders to nothing: still a useful one
-        subject = _environment(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)), html=False).get_template(
-            "subject.txt.j2"
-        ).render(context)
+        subject = _builtin_environment(html=False).get_template("subject.txt.j2").render(context)
     # Every value from outside was redacted above, before rendering: redacting the rendered
     # bodies again would also hit the templates' own words and markup (a secret that is
     # "span" or "failure"). The subject is plain text; it is checked once more.
@@ -242,7 +240,9 @@ def neutralise(value: str) -> str:
 # --- rendering -----------------------------------------------------------------------------
 
 
-def _environment(loader: jinja2.BaseLoader, *, html: bool) -> jinja2.Environment:
+def _environment(
+    loader: jinja2.BaseLoader, *, html: bool, cache: jinja2.BytecodeCache | None = None
+) -> jinja2.Environment:
     return jinja2.Environment(
         loader=loader,
         autoescape=html,
@@ -250,11 +250,74 @@ def _environment(loader: jinja2.BaseLoader, *, html: bool) -> jinja2.Environment
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=cache,
     )
 
 
+def _builtin_environment(*, html: bool, folders: Sequence[Path] | None = None) -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES))
+    return _environment(loader, html=html, cache=_BuiltinCache(folders))
+
+
+class _BuiltinCache(jinja2.BytecodeCache):
+    """The built-in templates, compiled, kept between runs: compiling them costs a fifth of a
+    report's time, and a job that fails every minute pays it every minute.
+
+    Kept beside the templates when that is writable (as Python keeps ``__pycache__``; the
+    image compiles them there when it is built, so its read-only root has them ready), else
+    in the user's cache directory. Jinja checks each entry against its version and the
+    template's source; a cache that cannot be read or written is simply not used.
+    """
+
+    def __init__(self, folders: Sequence[Path] | None = None) -> None:
+        if folders is None:
+            home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+            folders = [BUILTIN_TEMPLATES / "__pycache__", Path(home) / "lognotify"]
+        self.folders = list(folders)
+
+    def _places(self, bucket: jinja2.bccache.Bucket) -> list[Path]:
+        return [folder / f"{bucket.key}.jinja" for folder in self.folders]
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        for place in self._places(bucket):
+            if not _trusted(place.parent):
+                continue
+            try:
+                with open(place, "rb") as cached:
+                    bucket.load_bytecode(cached)
+            except Exception:  # missing, unreadable or damaged: compiled afresh
+                bucket.reset()
+            if bucket.code is not None:
+                return
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        for place in self._places(bucket):
+            partial = place.with_name(f".{place.name}.{os.getpid()}.partial")
+            try:
+                place.parent.mkdir(parents=True, exist_ok=True)
+                if not _trusted(place.parent):
+                    continue
+                with open(partial, "wb") as cached:
+                    bucket.write_bytecode(cached)
+                os.replace(partial, place)  # readers see a whole entry or none
+                return
+            except OSError:
+                try:
+                    partial.unlink(missing_ok=True)
+                except OSError:
+                    pass
+
+
+def _trusted(folder: Path) -> bool:
+    # An entry is code that will run: only from a folder that no one but root or we can write.
+    try:
+        info = folder.stat()
+    except OSError:
+        return False
+    return info.st_uid in (0, os.getuid()) and not info.st_mode & 0o022
+
+
 def _render_all(context: dict[str, object], settings: Settings) -> tuple[str, str, str, list[str]]:
-    builtin = jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES))
     custom = jinja2.FileSystemLoader(settings.template_dir) if settings.template_dir else None
     sources: dict[str, jinja2.Environment | str] = {}
     for name in TEMPLATE_NAMES:
@@ -284,9 +347,7 @@ def _render_all(context: dict[str, object], settings: Settings) -> tuple[str, st
                     if attempt == 1:
                         label = "subject (LOGNOTIFY_SUBJECT)" if isinstance(source, str) else name
                         errors.append(f"{label}: {type(exc).__name__}: {neutralise(str(exc))}")
-            rendered[name] = (
-                _environment(builtin, html=html).get_template(name).render(context)
-            )
+            rendered[name] = _builtin_environment(html=html).get_template(name).render(context)
         if not errors:
             break
     return rendered["subject.txt.j2"], rendered["body.txt.j2"], rendered["body.html.j2"], errors

@@ -263,3 +263,44 @@ def test_the_lines_cut_where_output_was_left_out_are_counted_as_omitted() -> Non
     assert head.endswith("line 0024\n") and tail.split("\n", 1)[1].startswith("line 0925\n")
     assert "9,000 bytes (900 lines) omitted ...]" in marker + tail
     assert log.endswith("line 0999\n")
+
+
+def test_compiled_templates_are_kept_and_a_damaged_entry_is_compiled_afresh(tmp_path: Path) -> None:
+    from lognotify.report import _builtin_environment
+
+    folder = tmp_path / "cache"
+    context = {"status_word": "TEST", "job": "etl", "short_reason": "a test", "where": "vm"}
+    first = _builtin_environment(html=False, folders=[folder]).get_template("subject.txt.j2")
+    (entry,) = folder.glob("*.jinja")
+    kept = _builtin_environment(html=False, folders=[folder]).get_template("subject.txt.j2")
+    entry.write_bytes(entry.read_bytes()[:40])  # cut short, as a full disk would leave it
+    damaged = _builtin_environment(html=False, folders=[folder]).get_template("subject.txt.j2")
+    assert first.render(context) == kept.render(context) == damaged.render(context)
+    assert "[lognotify] TEST etl" in first.render(context)
+
+
+def test_a_compiled_template_is_never_taken_from_a_folder_others_can_write(tmp_path: Path) -> None:
+    import jinja2
+
+    from lognotify.report import BUILTIN_TEMPLATES, _builtin_environment
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o777)  # anyone may have put an entry here
+    environment = _builtin_environment(html=False, folders=[folder])
+    name = "subject.txt.j2"
+    source = (BUILTIN_TEMPLATES / name).read_text()
+    filename = str(BUILTIN_TEMPLATES / name)
+    cache = environment.bytecode_cache
+    assert cache is not None
+    planted = cache.get_bucket(environment, name, filename, source)  # the real key and checksum
+    planted.code = environment.compile("planted code ran", name, filename)
+    with open(folder / f"{planted.key}.jinja", "wb") as entry:
+        planted.write_bytecode(entry)
+
+    template = environment.get_template(name)
+
+    assert template.render(status_word="TEST", job="etl", short_reason="x", where="vm") == (
+        "[lognotify] TEST etl (x) on vm\n"
+    )
+    assert isinstance(template, jinja2.Template)
