@@ -367,11 +367,12 @@ def _cut_at_lines(output: Snapshot) -> Snapshot:
     if not output.omitted_bytes:
         return output
     head, tail = output.head, output.tail
-    keep_head = len(head) - CUT_EDGE
-    if not head.endswith(b"\n"):
+    keep_head = len(head)
+    if head and not head.endswith(b"\n"):
         newline = head.rfind(b"\n")
         # a whole line before it stays; a head that is one line keeps its whole words
-        keep_head = max(keep_head, newline + 1 if newline >= 0 else _last_space(head) + 1)
+        keep_head = newline + 1 if newline >= 0 else _last_space(head) + 1
+        keep_head = max(keep_head, len(head) - CUT_EDGE)
     newline = tail.find(b"\n")
     if 0 <= newline < len(tail) - 1:  # a whole line after it stays
         drop_tail = newline + 1

@@ -354,7 +354,7 @@ def _has_running_member(pgid: int) -> bool:
         names = os.listdir("/proc")
     except OSError:
         return True  # no /proc to look in: assume it runs
-    members = 0
+    members, group = 0, str(pgid).encode()
     for name in names:
         if not name.isdigit():
             continue
@@ -363,7 +363,7 @@ def _has_running_member(pgid: int) -> bool:
                 fields = stat.read().rsplit(b")", 1)[1].split()
         except (OSError, IndexError):
             continue  # gone meanwhile
-        if len(fields) > 2 and fields[2] == str(pgid).encode():  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == group:  # state, ppid, pgrp, ...
             members += 1
             if fields[0] not in (b"Z", b"X"):
                 return True

@@ -304,3 +304,10 @@ def test_a_compiled_template_is_never_taken_from_a_folder_others_can_write(tmp_p
         "[lognotify] TEST etl (x) on vm\n"
     )
     assert isinstance(template, jinja2.Template)
+
+
+def test_a_head_that_ends_on_a_line_keeps_all_its_lines() -> None:
+    output = b"".join(b"line %04d\n" % n for n in range(1000))  # 10,000 bytes
+    report = render(result_with(output, max_bytes=1000), load_settings({}, {}), environ={})
+    head = report.log.decode().partition("[... ")[0]
+    assert head == "".join(f"line {n:04d}\n" for n in range(25))  # the head's 250 bytes, whole
