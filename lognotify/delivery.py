@@ -184,14 +184,24 @@ def send(
     except Exception as exc:
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             refused.update(exc.recipients)
-            if any(address not in refused for address in recipients):
-                return _attempts(retrying), refused  # taken for some: sent, with refusals
+        if any(address not in pending and address not in refused for address in recipients):
+            # taken for some: it was sent, and those still waiting have this for a reason
+            for address in pending:
+                refused.setdefault(address, _reply(exc))
+            return _attempts(retrying), refused
         where = f"{smtp.host}:{smtp.port}"
         attempts = _attempts(retrying)
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         kind = "transient" if is_transient(exc) else "permanent"
         raise DeliveryError(f"{where}: {describe(exc)} ({kind}; {tries})") from exc
     return _attempts(retrying), refused
+
+
+def _reply(exc: BaseException) -> tuple[int, bytes]:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        return exc.smtp_code, error.encode() if isinstance(error, str) else error
+    return 0, describe(exc).encode()
 
 
 def _attempts(retrying: tenacity.Retrying) -> int:
@@ -387,7 +397,10 @@ def describe(exc: BaseException) -> str:
 
 
 def _refusals(refused: dict[str, tuple[int, bytes]]) -> tuple[str, ...]:
-    return tuple(f"{address} ({code} {_text(reply)})" for address, (code, reply) in refused.items())
+    return tuple(
+        f"{address} ({f'{code} ' if code else ''}{_text(reply)})"
+        for address, (code, reply) in refused.items()
+    )
 
 
 def _text(reply: bytes | str) -> str:

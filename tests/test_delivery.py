@@ -194,6 +194,7 @@ class _HandRolledSession(socketserver.StreamRequestHandler):
                     self.reply(line)
                     if line.startswith("4"):
                         return
+                    greeted = line.startswith("2")
                     continue
                 greeted = True
             if verb == "HELO":
@@ -428,6 +429,21 @@ def test_a_recipient_deferred_for_good_is_reported_and_the_report_kept(
     )
     assert delivered.sent and delivered.destination == "ops@example.com"
     assert delivered.refused == ("oncall@example.com (451 4.7.1 Greylisted, try again later)",)
+    assert len(outbox_files(outbox)) == 1
+
+
+def test_a_report_taken_for_some_stays_sent_when_the_retry_for_the_others_fails(
+    hand_rolled: Callable[..., HandRolled], sleeps: Sleeps, outbox: Path
+) -> None:
+    # ops@ takes it at once; oncall@ is deferred, and then the server goes down for good.
+    going_down = ("421 4.3.2 Service shutting down",) * 1000
+    server = hand_rolled(defer={"oncall@example.com": 1}, ehlo=("250 hand-rolled", *going_down))
+
+    delivered, _ = send_report(settings_for(server, outbox, delivery_timeout=1), sleeps)
+
+    assert server.accepted == [["ops@example.com"]]
+    assert delivered.sent and delivered.destination == "ops@example.com"
+    assert delivered.refused == ("oncall@example.com (421 4.3.2 Service shutting down)",)
     assert len(outbox_files(outbox)) == 1
 
 
