@@ -88,14 +88,13 @@ class Delivered(Frozen):
 
     def summary(self) -> str:
         """One line for stderr, starting ``lognotify:``."""
+        kept = f"; report saved to {self.outbox}" if self.outbox else ""
         if self.sent:
             tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
             refused = f"; refused by the server: {', '.join(self.refused)}" if self.refused else ""
-            kept = f"; report saved to {self.outbox}" if self.outbox else ""
             return f"lognotify: report sent to {self.destination}{tries}{refused}{kept}"
         if self.error is None:
             return f"lognotify: no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}"
-        kept = f"; report saved to {self.outbox}" if self.outbox else ""
         return f"lognotify: could not send the report: {self.error}{kept}"
 
 
