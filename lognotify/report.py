@@ -377,7 +377,8 @@ def _cut_at_lines(output: Snapshot) -> Snapshot:
     if 0 <= newline < len(tail) - 1:  # a whole line after it stays
         drop_tail = newline + 1
     else:  # the tail is one line: its first word may be a secret's end
-        drop_tail = next((at + 1 for at, byte in enumerate(tail) if byte in _SPACE), len(tail))
+        edge = tail[:CUT_EDGE]  # no further: what goes is bounded by CUT_EDGE below anyway
+        drop_tail = next((at + 1 for at, byte in enumerate(edge) if byte in _SPACE), len(tail))
     drop_tail = min(drop_tail, CUT_EDGE)
     dropped = head[keep_head:] + tail[:drop_tail]
     tail_marks: dict[int, int] = {}
