@@ -104,6 +104,7 @@ class KubeAPI:
         self.compacted = 0
         self.watches: set[_Watch] = set()
         self.logs: dict[tuple[str, str, str, bool], tuple[bytes, int]] = {}
+        self.lost_logs: set[tuple[str, str]] = set()
         self.requests: list[Request] = []
         self.failures: list[tuple[str, re.Pattern[str], int, int]] = []
         self.snapshots: dict[str, tuple[int, list[bytes]]] = {}
@@ -254,8 +255,7 @@ class KubeAPI:
     def drop_logs(self, namespace: str, pod: str) -> None:
         """The pod's logs are gone (its node was lost): the log endpoint answers 404."""
         with self.lock:
-            for key in [key for key in self.logs if key[:2] == (namespace, pod)]:
-                del self.logs[key]
+            self.lost_logs.add((namespace, pod))
 
     def drop_watches(self) -> None:
         """Cut every watch connection in the middle, as a dropped connection does."""
@@ -301,6 +301,18 @@ class KubeAPI:
         with self.lock:
             pattern = re.compile(path)
             return sum(1 for r in self.requests if r.method == method and pattern.search(r.path))
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+        """Wait until ``predicate()`` holds; it is tried again at every request and change."""
+        with self.changed:
+            if not self.changed.wait_for(predicate, timeout):
+                raise TimeoutError(f"never happened; requests seen: {self.requests[-20:]}")
+
+    def client(self, path: Path, namespace: str | None = None) -> Any:
+        """A real ``kubernetes`` ApiClient for this server, through a kubeconfig at ``path``."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig(path, namespace)))
 
     def watching(self, resource: str) -> int:
         with self.lock:
@@ -395,6 +407,7 @@ class KubeAPI:
     def forget(self, watch: _Watch) -> None:
         with self.lock:
             self.watches.discard(watch)
+            self.changed.notify_all()
 
     def log(self, ns: str, name: str, query: dict[str, str]) -> Iterator[bytes]:
         with self.lock:
@@ -410,16 +423,21 @@ class KubeAPI:
                     f"a container name must be specified for pod "
                     f"{name}, choose one of: [{' '.join(names)}]",
                 )
+            if container not in names:
+                raise ApiError(
+                    400, "BadRequest", f"container {container} is not valid for pod {name}"
+                )
+            if (ns, name) in self.lost_logs:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
             previous = query.get("previous") in ("true", "1")
             found = self.logs.get((ns, name, container, previous))
-            if found is None and previous:
+            if found is None and previous and not _restarted(pod, container):
                 raise ApiError(
                     400,
                     "BadRequest",
                     f'previous terminated container "{container}" in pod "{name}" not found',
                 )
-            if found is None:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            found = found or (b"", 1)  # a container that wrote nothing
         data, repeat = found
         limit = int(query.get("limitBytes") or 0) or len(data) * repeat
         while limit > 0 and repeat > 0:
@@ -427,6 +445,13 @@ class KubeAPI:
             limit -= len(chunk)
             repeat -= 1
             yield chunk
+
+
+def _restarted(pod: Obj, container: str) -> bool:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status["name"] == container and "terminated" in (status.get("lastState") or {}):
+            return True
+    return False
 
 
 def _resource_of(obj: Obj) -> str:

@@ -36,11 +36,15 @@ CHUNK = 64 * 1024
 
 
 class ApiError(LognotifyError):
-    """A request to the Kubernetes API failed; ``status`` is 0 when no answer came."""
+    """A request to the Kubernetes API failed; ``status`` is 0 when no answer came.
 
-    def __init__(self, message: str, *, status: int = 0) -> None:
+    ``answer`` is the API's own message, when it gave one.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, answer: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.answer = answer
 
 
 class Gone(ApiError):
@@ -129,7 +133,8 @@ def _answer(what: str, status: int, body: object) -> ApiError:
     except (ValueError, AttributeError):
         message = str(body or "")[:200]
     kind = _BY_STATUS.get(status, ApiError)
-    return kind(f"{what}: the API answered {status}: {message or 'no reason given'}", status=status)
+    message = message or "no reason given"
+    return kind(f"{what}: the API answered {status}: {message}", status=status, answer=message)
 
 
 class Api:

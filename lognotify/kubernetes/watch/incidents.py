@@ -44,5 +44,8 @@ def log_of(
     except ApiError as exc:
         if not exc.status:  # no answer at all: try the whole report again later
             raise
-        return None, f"The log of pod {verdict.pod} is gone ({exc})."
+        return (
+            None,
+            f"The log of pod {verdict.pod} is gone (the API answered {exc.status}: {exc.answer}).",
+        )
     return capture.snapshot(), None
