@@ -1,16 +1,15 @@
 """Capturing descriptors 1 and 2: all that a library block writes, passed through as it comes.
 
-While a capture is active, descriptors 1 and 2 are the write ends of two pipes: ``print``,
-``os.write``, subprocesses and C code all write into them. One Pump per stream writes each chunk,
-as it arrives, to the original descriptor and gives it to every active capture's sink, so stdout
-and stderr never wait for each other. The last capture to close puts the originals back. A
-process forked inside the block that keeps the pipe (a ``Popen`` left running) still passes
-through, into no sink; when this process exits first, a small process takes the pipe over, so
-such a writer never dies of SIGPIPE.
+While a capture is active, descriptors 1 and 2 are the write ends of two pipes. One Pump per
+stream writes each chunk, as it arrives, to the original descriptor and gives it to every active
+capture's sink, so stdout and stderr never wait for each other; the last capture to close puts
+the originals back. A process left running after the block keeps passing through, into no sink;
+when this process exits first, a small process takes its pipe over (no SIGPIPE for it).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -22,24 +21,23 @@ from lognotify.run.signals import critical
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
+    from contextlib import ExitStack
     from typing import Any
 
     Sink = Callable[[bytes, int], None]
 
 STREAMS = (1, 2)  # also the stream numbers sinks are given: 1 stdout, 2 stderr
 PIPE_SIZE = 1 << 20  # fewer, larger reads: less CPU per byte passed through
-# Once a signal waits for our critical section, how long a close still waits for a stalled
-# reader of the real output before it leaves what is in the pipes to no sink.
-SIGNAL_GRACE = 1.0
-HANDOFF_WAIT = 1.0  # at exit, how long to wait for a late writer's pump to let go
+# How long we still wait for a pump stuck on a reader that does not read, once we must go on
+# (a signal waits for our critical section, or the process exits).
+GRACE = 1.0
 # Run at exit by the process that takes over a late writer's pipe: stdin to stdout.
 _FORWARD = "import os\nwhile d := os.read(0, 65536):\n while d: d = d[os.write(1, d) :]\n"
 
 _lock = allocate_lock()  # guards the state below and each stream's pump; never held to wait
 _current: _Redirect | None = None
 _leftover: set[_Stream] = set()  # retired streams whose pipe a late writer may still hold
-_hooked = False
 
 
 class OutputCapture:
@@ -48,12 +46,6 @@ class OutputCapture:
     def __init__(self, sink: Sink) -> None:
         self._sink = sink
         self._redirect: _Redirect | None = None
-
-    def _give(self, data: bytes, stream: int) -> None:
-        try:
-            self._sink(data, stream)
-        except Exception:
-            pass  # a failing sink must not stop the stream, nor the other sinks
 
     def close(self) -> None:
         """Stop: flush, put descriptors 1 and 2 back when this is the last capture, return.
@@ -92,19 +84,16 @@ class _Redirect:
     """Descriptors 1 and 2 through pipes, from the first active capture until the last closes."""
 
     def __init__(self) -> None:
+        from contextlib import ExitStack
+
         self.captures: tuple[OutputCapture, ...] = ()  # replaced, never changed: pumps read it
-        streams: list[_Stream] = []
-        try:
-            for fd in STREAMS:
-                streams.append(_Stream(fd, self))
-        except BaseException:
-            for stream in streams:
-                stream.discard()
-            raise
+        with ExitStack() as undo:  # what was taken, given back if the rest cannot be had
+            self.streams = tuple(_Stream(fd, self, undo) for fd in STREAMS)
+            undo.pop_all()
         self.ttys = _patch_isatty()  # asked before the descriptors change
-        for stream in streams:
-            stream.attach()
-        self.streams = tuple(streams)
+        for stream in self.streams:  # only now, when nothing else can fail
+            os.dup2(stream.write_end, stream.fd)  # inheritable: children write into the pipe
+            os.close(stream.write_end)
 
     def retire(self) -> None:
         """Put the original descriptors back (under ``_lock``)."""
@@ -116,77 +105,53 @@ class _Redirect:
 class _Stream:
     """One redirected descriptor: its saved original, its pipe, and the pump between them."""
 
-    def __init__(self, fd: int, redirect: _Redirect) -> None:
-        self.fd = fd
-        self.redirect = redirect
+    def __init__(self, fd: int, redirect: _Redirect, undo: ExitStack) -> None:
+        self.fd, self.redirect = fd, redirect
         self.stopping = False  # the current pump was asked to stop (a drain waits for its end)
         self.retired = False  # fd is the original again: the pipe has only late writers now
         self.handing_off = False  # at exit: the pipe goes to a forwarding process
-        self.writing = True  # False once writing to the original failed: captured only
-        self.saved = os.dup(fd)
-        self.saved_open = True
-        self.source = self._write_end = -1
+        self.saved, self.saved_open = os.dup(fd), True
+        undo.callback(self._close_saved)
+        self.source, self.write_end = os.pipe()
+        undo.callback(os.close, self.source)
+        undo.callback(os.close, self.write_end)
         try:
-            self.source, self._write_end = os.pipe()
-            try:
-                import fcntl
+            import fcntl
 
-                fcntl.fcntl(self.source, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-            except OSError:
-                pass  # above this user's limit: the default size works too
-            self.pump: Pump | None = self._new_pump(self.source)
-        except BaseException:
-            self.pump = None
-            self.discard()
-            raise
-
-    def attach(self) -> None:
-        os.dup2(self._write_end, self.fd)  # inheritable: children write into the pipe too
-        os.close(self._write_end)
-        if self.pump is not None:
-            self.pump.start()
-
-    def discard(self) -> None:
-        """Free what __init__ took, when the other stream could not be set up."""
-        if self.pump is not None:
-            self.pump.on_end = None
-            self.pump.start().stop()  # its thread frees the pump's own descriptors
-            self.pump.join()
-        for fd in (self.source, self._write_end):
-            if fd >= 0:
-                os.close(fd)
-        self._close_saved()
+            fcntl.fcntl(self.source, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass  # above this user's limit: the default size works too
+        self.pump: Pump | None = self._new_pump(self.source).start()  # an empty pipe until dup2
+        undo.callback(self.pump.join)
+        undo.callback(self.pump.stop)
+        undo.callback(setattr, self.pump, "on_end", None)
 
     def _new_pump(self, source: int) -> Pump:
-        pump = Pump(source, self.saved if self.writing else None, self._deliver)
+        pump = Pump(source, self.saved, self._deliver)
         pump.on_end = lambda: self._ended(pump)
         return pump
 
     def _deliver(self, data: bytes) -> None:
         for capture in self.redirect.captures:
-            capture._give(data, self.fd)
+            try:
+                capture._sink(data, self.fd)
+            except Exception:
+                pass  # a failing sink must not stop the stream, nor the other sinks
 
     def _ended(self, pump: Pump) -> None:
-        # In the pump's thread as it ends: raising here would leave its join() waiting forever.
-        try:
-            with _lock:
-                self._next(pump)
-        except Exception:
-            pass
-
-    def _next(self, pump: Pump) -> None:
-        self.stopping = False
-        self.pump = None
-        self.writing = self.writing and pump.out is not None
-        source = pump.source_left_open  # None: the pipe's end came (or the reader went away)
-        if source is not None and not self.handing_off:
-            try:
-                self.pump = self._new_pump(source).start()
-            except OSError:  # no descriptor left for a pump: writers get EPIPE, not a hang
-                os.close(source)
-                source = None
-        if source is None and self.retired:
-            self._close_saved()
+        # In the pump's thread as it ends: the next pump takes the same pipe over, unless the
+        # pipe's end came (or its reader went away). Raising here would leave join() hanging.
+        with _lock:
+            self.stopping, self.pump = False, None
+            source = pump.source_left_open
+            if source is not None and not self.handing_off:
+                try:
+                    self.pump = self._new_pump(source).start()
+                except Exception:  # no descriptor or thread left: writers get EPIPE, not a hang
+                    os.close(source)
+                    source = None
+            if source is None and self.retired:
+                self._close_saved()
 
     def retire(self) -> None:
         os.dup2(self.saved, self.fd)
@@ -208,20 +173,18 @@ class _Stream:
     def hand_off(self) -> None:
         """At exit: give the pipe that a late writer still holds to a forwarding process."""
         with _lock:
-            pump = self.pump
+            pump, self.handing_off = self.pump, True
             if pump is None:
                 return
-            self.handing_off = True
             pump.stop()
-        if not pump.join(HANDOFF_WAIT) or pump.source_left_open is None:
+        if not pump.join(GRACE) or pump.source_left_open is None:
             return  # stuck on a reader that does not read, or the pipe's end came
         try:
             import subprocess
 
             os.set_blocking(pump.source, True)  # the file description is shared with it
-            out = self.saved if self.writing else subprocess.DEVNULL
             argv = [sys.executable, "-I", "-S", "-c", _FORWARD]
-            subprocess.Popen(argv, stdin=pump.source, stdout=out, stderr=subprocess.DEVNULL)
+            subprocess.Popen(argv, stdin=pump.source, stdout=self.saved, stderr=subprocess.DEVNULL)
         except (OSError, ValueError):
             pass  # no interpreter to run it: the late writer meets a closed pipe
         finally:
@@ -236,7 +199,6 @@ def _enter(capture: OutputCapture) -> _Redirect:
         with _lock:
             redirect = _current
             if redirect is None:
-                _hook()
                 redirect = _current = _Redirect()
                 redirect.captures = (capture,)
                 return redirect
@@ -260,21 +222,19 @@ def _leave(capture: OutputCapture, redirect: _Redirect) -> None:
 def _drain(redirect: _Redirect) -> None:
     """Return once what was written to the pipes before the call has reached the sinks.
 
-    A pump asked to stop takes all that is in its pipe, then ends, and the next one starts on
-    the same pipe. A stop someone else asked for may have been taken before our writes: then
-    we stop the next pump too.
+    A pump asked to stop takes all that is in its pipe and ends; the next starts on the same
+    pipe. A stop asked by someone else may predate our writes: then we stop the next one too.
     """
     waiting = list(redirect.streams)
     while waiting:
         stopped: list[tuple[_Stream, Pump, bool]] = []
         with _lock:
             for stream in waiting:
-                pump = stream.pump
-                if pump is not None and not stream.retired:
-                    stopped.append((stream, pump, not stream.stopping))
+                if stream.pump is not None and not stream.retired:
+                    stopped.append((stream, stream.pump, not stream.stopping))
                     if not stream.stopping:
                         stream.stopping = True
-                        pump.stop()
+                        stream.pump.stop()
         waiting = []
         for stream, pump, ours in stopped:
             if not _wait(pump):
@@ -290,21 +250,18 @@ def _wait(pump: Pump) -> bool:
     deadline = None
     while not pump.join(0.05):
         if critical.pending:  # SIGTERM waits for us: a stalled reader must not hold it forever
-            deadline = deadline or time.monotonic() + SIGNAL_GRACE
+            deadline = deadline or time.monotonic() + GRACE
             if time.monotonic() >= deadline:
                 return False
     return True
 
 
-def _std_objects() -> Iterator[Any]:
+def _std_objects() -> list[Any]:
     """sys's standard streams, their buffers and raw files, each once, outermost first."""
-    seen: list[object] = []
-    for text in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        buffer = getattr(text, "buffer", None)
-        for obj in (text, buffer, getattr(buffer, "raw", None)):
-            if obj is not None and not any(obj is other for other in seen):
-                seen.append(obj)
-                yield obj
+    texts = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    layers = [(text, getattr(text, "buffer", None)) for text in texts]
+    found = [obj for text, buf in layers for obj in (text, buf, getattr(buf, "raw", None))]
+    return list({id(obj): obj for obj in found if obj is not None}.values())
 
 
 _libc: Any = None
@@ -331,48 +288,34 @@ def _tty() -> bool:
     return True
 
 
-def _patch_isatty() -> list[tuple[Any, object]]:
+def _patch_isatty() -> list[Any]:
     # The same objects answer isatty() as before, on the instance: sys.stdout stays
     # sys.__stdout__, and what holds a reference to it (a StreamHandler) gets the same answer.
-    patched: list[tuple[Any, object]] = []
+    patched = []
     for obj in _std_objects():
         try:
-            if obj.fileno() in STREAMS and obj.isatty():
-                previous = vars(obj).get("isatty", _tty)
+            if obj.fileno() in STREAMS and obj.isatty() and "isatty" not in vars(obj):
                 obj.isatty = _tty
-                patched.append((obj, previous))
+                patched.append(obj)
         except (AttributeError, TypeError, ValueError, OSError):
             pass  # no descriptor, closed, or no instance dict: not ours to change
     return patched
 
 
-def _unpatch_isatty(patched: list[tuple[Any, object]]) -> None:
-    for obj, previous in patched:
+def _unpatch_isatty(patched: list[Any]) -> None:
+    for obj in patched:
         if vars(obj).get("isatty") is _tty:
-            if previous is _tty:
-                del obj.isatty
-            else:
-                obj.isatty = previous
+            del obj.isatty
 
 
-def _hook() -> None:
-    global _hooked
-    if not _hooked:
-        import atexit
-
-        atexit.register(_at_exit)
-        os.register_at_fork(after_in_child=_forget)
-        _hooked = True
-
-
+@atexit.register
 def _at_exit() -> None:
     global _current
     redirect = _current
     if redirect is not None:  # a capture never closed: the descriptors go back all the same
         _flush_streams()
         with _lock:
-            redirect.captures = ()
-            _current = None
+            redirect.captures, _current = (), None
             redirect.retire()
     for stream in list(_leftover):
         stream.hand_off()
@@ -381,6 +324,8 @@ def _at_exit() -> None:
 def _forget() -> None:
     # A forked child writes into the parent's pipes, which the parent's pumps read; it has none.
     global _lock, _current
-    _lock = allocate_lock()
-    _current = None
+    _lock, _current = allocate_lock(), None
     _leftover.clear()
+
+
+os.register_at_fork(after_in_child=_forget)
