@@ -17,7 +17,7 @@ from lognotify.errors import LognotifyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from lognotify.capture import Capture
@@ -30,8 +30,6 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 #: A pod's log streams for at most this long.
 LOG_TIMEOUT = 120.0
-#: Where a pod finds its own namespace (the service account's mounted files).
-SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 CHUNK = 64 * 1024
 
 
@@ -64,57 +62,6 @@ class Dropped(ApiError):
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {404: NotFound, 409: Conflict, 410: Gone}
-
-
-def load_client() -> Any:
-    """The ApiClient: in-cluster service account, else KUBECONFIG or ~/.kube/config."""
-    try:
-        from kubernetes import client, config
-    except ImportError:
-        raise ApiError(
-            "lognotify watch needs the Kubernetes client: pip install 'lognotify[watch]'"
-        ) from None
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        try:
-            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except (config.ConfigException, OSError) as exc:
-            raise ApiError(
-                "no Kubernetes configuration: not in a cluster, and no usable kubeconfig "
-                f"(KUBECONFIG or ~/.kube/config): {exc}"
-            ) from None
-    return client.ApiClient(configuration)
-
-
-def kubeconfig_namespace() -> str | None:
-    """The namespace of the kubeconfig's current context, when there is a kubeconfig."""
-    try:
-        from kubernetes import config
-
-        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-    except Exception:  # no kubeconfig, or one the client cannot read: no namespace from it
-        return None
-    namespace = ((active or {}).get("context") or {}).get("namespace")
-    return namespace if isinstance(namespace, str) and namespace else None
-
-
-def own_namespace(
-    given: str | None, kubeconfig: Callable[[], str | None], environ: Mapping[str, str]
-) -> str:
-    """Where the watcher keeps its state: ``given``, else the service account's namespace,
-    else LOGNOTIFY_POD_NAMESPACE, else the kubeconfig context's, else ``default``."""
-    if given:
-        return given
-    try:
-        with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as file:
-            found = file.read().strip()
-        if found:
-            return found
-    except OSError:
-        pass
-    return environ.get("LOGNOTIFY_POD_NAMESPACE") or kubeconfig() or "default"
 
 
 def _unreachable(host: str, exc: BaseException) -> ApiError:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from lognotify.kubernetes.watch.model import JOB_FAILED, NOT_STARTED, Incident, PodAttempt
 from lognotify.kubernetes.watch.objects import (
+    Failure,
     JobView,
     PodView,
     attempt,
     evicted,
     failure,
+    part,
     timestamp,
 )
 from lognotify.record import Record
@@ -45,20 +47,20 @@ class Verdict(Record):
 
 
 def _created(pod: Obj) -> tuple[float, str]:
-    meta = pod.get("metadata") or {}
+    meta = part(pod, "metadata")
     return timestamp(meta.get("creationTimestamp")) or 0.0, str(meta.get("name", ""))
 
 
 def _ended(pod: Obj) -> tuple[float, float, str]:
     found = failure(pod)
-    deleted = timestamp((pod.get("metadata") or {}).get("deletionTimestamp"))
+    deleted = timestamp(part(pod, "metadata").get("deletionTimestamp"))
     created, name = _created(pod)
     return (found.ended if found else None) or deleted or created, created, name
 
 
 def _failed(pod: Obj) -> bool:
-    status = pod.get("status") or {}
-    deleting = (pod.get("metadata") or {}).get("deletionTimestamp")
+    status = part(pod, "status")
+    deleting = part(pod, "metadata").get("deletionTimestamp")
     return status.get("phase") == "Failed" or failure(pod) is not None or bool(deleting)
 
 
@@ -78,27 +80,34 @@ def reported_inside(message: str | None) -> bool:
     )
 
 
+def _reason(job: JobView, last: Obj | None, found: Failure | None) -> tuple[str, str | None]:
+    """The reason code and the API's sentence for it, by the contract's rules, in order."""
+    status = part(last or {}, "status")
+    said = status.get("message")
+    if job.reason == DEADLINE or status.get("reason") == DEADLINE:
+        return "deadline", job.message or (said if isinstance(said, str) else None)
+    if found and found.reason == "OOMKilled":
+        return "oom", job.message
+    eviction = evicted(last) if last else None
+    if eviction:
+        return "evicted", eviction
+    return ("signal" if found and found.signal else "exit"), job.message
+
+
 def job_failure(job: JobView, pods: list[Obj]) -> Verdict:
     """The verdict on a Job that failed for good, from all of its pods (in any order)."""
     last = last_failed(pods)
     found = failure(last) if last else None
-    status = (last or {}).get("status") or {}
-    eviction = evicted(last) if last else None
-    if job.reason == DEADLINE or status.get("reason") == DEADLINE:
-        code, message = "deadline", job.message or status.get("message")
-    elif found and found.reason == "OOMKilled":
-        code, message = "oom", job.message
-    elif eviction:
-        code, message = "evicted", eviction
-    else:
-        code = "signal" if found and found.signal else "exit"
-        message = job.message
-    container = found.container if found else _first_container(last)
+    code, message = _reason(job, last, found)
+    spec = part(last or {}, "spec")
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+    first = str(containers[0].get("name")) if containers else None
+    node = spec.get("nodeName")
     return Verdict(
         attempts=tuple(attempt(pod) for pod in sorted(pods, key=_created)),
-        pod=str(last["metadata"]["name"]) if last else None,
-        node=((last or {}).get("spec") or {}).get("nodeName"),
-        container=container,
+        pod=_created(last)[1] if last else None,
+        node=node if isinstance(node, str) else None,
+        container=found.container if found else first,
         previous=bool(found and found.previous),
         reason_code=code,
         exit_code=found.exit_code if found else 0,
@@ -106,11 +115,6 @@ def job_failure(job: JobView, pods: list[Obj]) -> Verdict:
         message=message or f"Job {job.name} failed.",
         reported_inside=reported_inside(found.message if found else None),
     )
-
-
-def _first_container(pod: Obj | None) -> str | None:
-    containers = ((pod or {}).get("spec") or {}).get("containers") or []
-    return str(containers[0].get("name")) if containers else None
 
 
 def job_incident(

@@ -102,6 +102,11 @@ def _dict(value: object) -> Obj:
     return value if isinstance(value, dict) else {}
 
 
+def part(obj: Obj, key: str) -> Obj:
+    """``obj[key]`` when it is a mapping, else an empty one."""
+    return _dict(obj.get(key))
+
+
 def _list(value: object) -> list[Obj]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
@@ -189,7 +194,7 @@ def stuck(obj: Obj) -> Stuck | None:
 
 def _signal(terminated: Obj, code: int) -> int | None:
     signal = terminated.get("signal")
-    if isinstance(signal, int) and signal > 0:
+    if type(signal) is int and signal > 0:
         return signal
     if 128 < code <= 128 + 64 and terminated.get("reason") in SIGNAL_REASONS:
         return code - 128
@@ -200,7 +205,7 @@ def _failure(container: Obj) -> Failure | None:
     for key, previous in (("state", False), ("lastState", True)):
         terminated = _dict(_dict(container.get(key)).get("terminated"))
         code = terminated.get("exitCode")
-        if isinstance(code, int) and code != 0:
+        if type(code) is int and code != 0:
             return Failure(
                 container=str(container.get("name", "")),
                 exit_code=code,
@@ -260,6 +265,6 @@ def attempt(obj: Obj) -> PodAttempt:
 def _exit_code(status: Obj) -> int | None:
     for container in _list(status.get("containerStatuses")):
         code = _dict(_dict(container.get("state")).get("terminated")).get("exitCode")
-        if isinstance(code, int):
+        if type(code) is int:
             return code
     return None

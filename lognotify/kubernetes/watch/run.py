@@ -8,13 +8,8 @@ import threading
 import time
 
 from lognotify import exits
-from lognotify.kubernetes.watch.api import (
-    Api,
-    ApiError,
-    kubeconfig_namespace,
-    load_client,
-    own_namespace,
-)
+from lognotify.kubernetes.watch.api import Api, ApiError
+from lognotify.kubernetes.watch.connect import kubeconfig_namespace, load_client, own_namespace
 from lognotify.kubernetes.watch.state import Ledger, scope
 from lognotify.kubernetes.watch.streams import (
     JOB_PODS,

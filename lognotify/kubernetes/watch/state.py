@@ -46,7 +46,8 @@ def scope_key(text: str) -> str:
 
 def encode(text: str, uids: Iterable[str]) -> str:
     """A scope's entries as the ConfigMap holds them: a comment line, then a uid per line."""
-    return "".join([f"# lognotify watch, {text}\n", *(f"{uid}\n" for uid in sorted(uids))])
+    comment = " ".join(text.split())  # one line, whatever the selector holds
+    return "".join([f"# lognotify watch, {comment}\n", *(f"{uid}\n" for uid in sorted(uids))])
 
 
 def decode(value: str) -> set[str]:
