@@ -1,20 +1,21 @@
 """Capturing descriptors 1 and 2: all that a library block writes, passed through as it comes.
 
-While a capture is active, descriptors 1 and 2 are the write ends of two pipes. One Pump per
-stream writes each chunk, as it arrives, to the original descriptor and gives it to every active
-capture's sink, so stdout and stderr never wait for each other; the last capture to close puts
-the originals back. A process left running after the block keeps passing through, into no sink;
-when this process exits first, a small process takes its pipe over (no SIGPIPE for it).
+While a capture is active, descriptors 1 and 2 are pipes; a Pump per stream writes each chunk,
+as it arrives, to the original descriptor and into every active capture's sink (stdout and
+stderr never wait for each other). A process left running after the block still passes through,
+into no sink, also once this process has exited (a small process then takes its pipe over).
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import sys
 import threading
 import time
 from _thread import allocate_lock
+from contextlib import ExitStack, suppress
 
 from lognotify.run.pump import Pump
 from lognotify.run.signals import critical
@@ -22,22 +23,19 @@ from lognotify.run.signals import critical
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from contextlib import ExitStack
     from typing import Any
 
     Sink = Callable[[bytes, int], None]
 
 STREAMS = (1, 2)  # also the stream numbers sinks are given: 1 stdout, 2 stderr
 PIPE_SIZE = 1 << 20  # fewer, larger reads: less CPU per byte passed through
-# How long we still wait for a pump stuck on a reader that does not read, once we must go on
-# (a signal waits for our critical section, or the process exits).
-GRACE = 1.0
-# Run at exit by the process that takes over a late writer's pipe: stdin to stdout.
-_FORWARD = "import os\nwhile d := os.read(0, 65536):\n while d: d = d[os.write(1, d) :]\n"
+GRACE = 1.0  # waiting for a pump stuck on a stalled reader, once a signal waits or we exit
+_FORWARDER = "import os\nwhile d := os.read(0, 65536):\n while d: d = d[os.write(1, d) :]\n"
 
 _lock = allocate_lock()  # guards the state below and each stream's pump; never held to wait
 _current: _Redirect | None = None
 _leftover: set[_Stream] = set()  # retired streams whose pipe a late writer may still hold
+_libc: Any = None
 
 
 class OutputCapture:
@@ -48,10 +46,10 @@ class OutputCapture:
         self._redirect: _Redirect | None = None
 
     def close(self) -> None:
-        """Stop: flush, put descriptors 1 and 2 back when this is the last capture, return.
+        """Stop: flush, put descriptors 1 and 2 back if this is the last capture, return.
 
-        Everything written before the call (by this process, its children, C code) is in the
-        sink when it returns. Closing again does nothing.
+        All that was written before (by this process, its children, C code) is then in the
+        sink. Closing again does nothing.
         """
         try:
             _flush_streams()
@@ -59,15 +57,14 @@ class OutputCapture:
             with critical:
                 redirect, self._redirect = self._redirect, None
                 if redirect is not None:
-                    _leave(self, redirect)
+                    redirect.leave(self)
 
 
 def capture_output(sink: Sink) -> OutputCapture:
     """Start capturing descriptors 1 and 2 now; each chunk goes to ``sink(data, stream)``.
 
-    ``stream`` is 1 (stdout) or 2 (stderr). Each stream's chunks reach the sink in order, as
-    they are written, byte for byte, to the original descriptor. Either the capture is returned
-    active, or an exception is raised and nothing is left active.
+    ``stream`` is 1 (stdout) or 2 (stderr); each stream's chunks come in order, as they are
+    written to the original descriptor. Returns the active capture, or raises leaving none.
     """
     capture = OutputCapture(sink)
     _flush_streams()  # what was written before the block goes out the way it always did
@@ -83,23 +80,55 @@ def capture_output(sink: Sink) -> OutputCapture:
 class _Redirect:
     """Descriptors 1 and 2 through pipes, from the first active capture until the last closes."""
 
-    def __init__(self) -> None:
-        from contextlib import ExitStack
-
-        self.captures: tuple[OutputCapture, ...] = ()  # replaced, never changed: pumps read it
+    def __init__(self, first: OutputCapture) -> None:
+        self.captures: tuple[OutputCapture, ...] = (first,)  # replaced, never changed
         with ExitStack() as undo:  # what was taken, given back if the rest cannot be had
             self.streams = tuple(_Stream(fd, self, undo) for fd in STREAMS)
             undo.pop_all()
-        self.ttys = _patch_isatty()  # asked before the descriptors change
+        self.ttys = _TtyAnswers()  # asked before the descriptors change
         for stream in self.streams:  # only now, when nothing else can fail
             os.dup2(stream.write_end, stream.fd)  # inheritable: children write into the pipe
             os.close(stream.write_end)
 
+    def leave(self, capture: OutputCapture) -> None:
+        self.drain()
+        with _lock:
+            self.captures = tuple(other for other in self.captures if other is not capture)
+            if not self.captures and self is _current:
+                self.retire()
+
     def retire(self) -> None:
         """Put the original descriptors back (under ``_lock``)."""
+        global _current
+        self.captures, _current = (), None
         for stream in self.streams:
             stream.retire()
-        _unpatch_isatty(self.ttys)
+        self.ttys.restore()
+
+    def drain(self) -> None:
+        """Return once what was written to the pipes before the call has reached the sinks.
+
+        A pump asked to stop takes all that is in its pipe and ends; the next starts on the same
+        pipe. A stop asked by someone else may predate our writes: then we stop the next.
+        """
+        waiting = list(self.streams)
+        while waiting:
+            with _lock:
+                stopped = [
+                    (stream, pump, not stream.stopping)
+                    for stream in waiting
+                    if (pump := stream.pump) is not None and not stream.retired
+                ]
+                for stream, pump, ours in stopped:
+                    if ours:
+                        stream.stopping = True
+                        pump.stop()
+            waiting = []
+            for stream, pump, ours in stopped:
+                if not _wait(pump):
+                    return
+                if not ours:
+                    waiting.append(stream)
 
 
 class _Stream:
@@ -115,12 +144,8 @@ class _Stream:
         self.source, self.write_end = os.pipe()
         undo.callback(os.close, self.source)
         undo.callback(os.close, self.write_end)
-        try:
-            import fcntl
-
+        with suppress(OSError):  # above this user's limit: the default size works too
             fcntl.fcntl(self.source, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        except OSError:
-            pass  # above this user's limit: the default size works too
         self.pump: Pump | None = self._new_pump(self.source).start()  # an empty pipe until dup2
         undo.callback(self.pump.join)
         undo.callback(self.pump.stop)
@@ -133,10 +158,8 @@ class _Stream:
 
     def _deliver(self, data: bytes) -> None:
         for capture in self.redirect.captures:
-            try:
+            with suppress(Exception):  # a failing sink must not stop the stream, nor the others
                 capture._sink(data, self.fd)
-            except Exception:
-                pass  # a failing sink must not stop the stream, nor the other sinks
 
     def _ended(self, pump: Pump) -> None:
         # In the pump's thread as it ends: the next pump takes the same pipe over, unless the
@@ -156,11 +179,10 @@ class _Stream:
     def retire(self) -> None:
         os.dup2(self.saved, self.fd)
         self.retired = True
+        _leftover.add(self)
         if self.pump is None:
             self._close_saved()
-            return
-        _leftover.add(self)
-        if not self.stopping:  # the pipe's end comes when the last late writer lets it go
+        elif not self.stopping:  # the pipe's end comes when the last late writer lets it go
             self.stopping = True
             self.pump.stop()
 
@@ -179,18 +201,15 @@ class _Stream:
             pump.stop()
         if not pump.join(GRACE) or pump.source_left_open is None:
             return  # stuck on a reader that does not read, or the pipe's end came
-        try:
-            import subprocess
+        import subprocess
 
+        argv = [sys.executable, "-I", "-S", "-c", _FORWARDER]  # isolated: no site, no env
+        with suppress(OSError, ValueError):  # no interpreter: the late writer meets a closed pipe
             os.set_blocking(pump.source, True)  # the file description is shared with it
-            argv = [sys.executable, "-I", "-S", "-c", _FORWARD]
             subprocess.Popen(argv, stdin=pump.source, stdout=self.saved, stderr=subprocess.DEVNULL)
-        except (OSError, ValueError):
-            pass  # no interpreter to run it: the late writer meets a closed pipe
-        finally:
-            os.close(pump.source)
-            with _lock:
-                self._close_saved()
+        os.close(pump.source)
+        with _lock:
+            self._close_saved()
 
 
 def _enter(capture: OutputCapture) -> _Redirect:
@@ -199,124 +218,74 @@ def _enter(capture: OutputCapture) -> _Redirect:
         with _lock:
             redirect = _current
             if redirect is None:
-                redirect = _current = _Redirect()
-                redirect.captures = (capture,)
-                return redirect
-        _drain(redirect)  # what was written before this capture began is not its own
+                _current = _Redirect(capture)
+                return _current
+        redirect.drain()  # what was written before this capture began is not its own
         with _lock:
             if redirect is _current:  # else the last capture closed meanwhile: start again
                 redirect.captures = (*redirect.captures, capture)
                 return redirect
 
 
-def _leave(capture: OutputCapture, redirect: _Redirect) -> None:
-    global _current
-    _drain(redirect)
-    with _lock:
-        redirect.captures = tuple(other for other in redirect.captures if other is not capture)
-        if not redirect.captures and redirect is _current:
-            _current = None
-            redirect.retire()
-
-
-def _drain(redirect: _Redirect) -> None:
-    """Return once what was written to the pipes before the call has reached the sinks.
-
-    A pump asked to stop takes all that is in its pipe and ends; the next starts on the same
-    pipe. A stop asked by someone else may predate our writes: then we stop the next one too.
-    """
-    waiting = list(redirect.streams)
-    while waiting:
-        stopped: list[tuple[_Stream, Pump, bool]] = []
-        with _lock:
-            for stream in waiting:
-                if stream.pump is not None and not stream.retired:
-                    stopped.append((stream, stream.pump, not stream.stopping))
-                    if not stream.stopping:
-                        stream.stopping = True
-                        stream.pump.stop()
-        waiting = []
-        for stream, pump, ours in stopped:
-            if not _wait(pump):
-                return
-            if not ours:
-                waiting.append(stream)
-
-
-def _wait(pump: Pump) -> bool:
-    """Wait for ``pump`` to end; False when a pending signal made us give up on it."""
-    if threading.current_thread() is not threading.main_thread():
-        return pump.join()
+def _wait(pump: Pump) -> bool:  # False: a pending signal made us give up on it
+    main = threading.current_thread() is threading.main_thread()
     deadline = None
     while not pump.join(0.05):
-        if critical.pending:  # SIGTERM waits for us: a stalled reader must not hold it forever
+        if main and critical.pending:  # SIGTERM waits: a stalled reader must not hold it forever
             deadline = deadline or time.monotonic() + GRACE
             if time.monotonic() >= deadline:
                 return False
     return True
 
 
-def _std_objects() -> list[Any]:
-    """sys's standard streams, their buffers and raw files, each once, outermost first."""
+def _std_objects() -> list[Any]:  # sys's streams, their buffers and raw files, each once
     texts = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
-    layers = [(text, getattr(text, "buffer", None)) for text in texts]
-    found = [obj for text, buf in layers for obj in (text, buf, getattr(buf, "raw", None))]
-    return list({id(obj): obj for obj in found if obj is not None}.values())
-
-
-_libc: Any = None
+    found = [(t, b, getattr(b, "raw", None)) for t in texts for b in [getattr(t, "buffer", None)]]
+    return list({id(obj): obj for layer in found for obj in layer if obj is not None}.values())
 
 
 def _flush_streams() -> None:
     global _libc
     for obj in _std_objects():
-        try:
+        with suppress(OSError, ValueError, AttributeError):  # closed, or its reader is gone
             obj.flush()
-        except (OSError, ValueError, AttributeError):
-            pass  # closed, or its reader is gone: nothing more can be saved
-    try:  # C code's stdout is block-buffered on a pipe: what it printed must not cross the swap
+    # C code's stdout is block-buffered on a pipe: what it printed must not cross the swap.
+    with suppress(ImportError, OSError, AttributeError):
         if _libc is None:
             import ctypes
 
             _libc = ctypes.CDLL(None)
         _libc.fflush(None)
-    except (ImportError, OSError, AttributeError):
-        pass
 
 
-def _tty() -> bool:
-    return True
+class _TtyAnswers:
+    """sys's streams that were on a terminal answer isatty() as before, while redirected.
 
+    On the instances: sys.stdout stays itself, and a StreamHandler holding it sees the same.
+    """
 
-def _patch_isatty() -> list[Any]:
-    # The same objects answer isatty() as before, on the instance: sys.stdout stays
-    # sys.__stdout__, and what holds a reference to it (a StreamHandler) gets the same answer.
-    patched = []
-    for obj in _std_objects():
-        try:
-            if obj.fileno() in STREAMS and obj.isatty() and "isatty" not in vars(obj):
-                obj.isatty = _tty
-                patched.append(obj)
-        except (AttributeError, TypeError, ValueError, OSError):
-            pass  # no descriptor, closed, or no instance dict: not ours to change
-    return patched
+    answer = True.__bool__  # one object, so that ours is recognised when putting it back
 
+    def __init__(self) -> None:
+        self.patched: list[Any] = []
+        for obj in _std_objects():  # no descriptor, closed, or no instance dict: not ours
+            with suppress(AttributeError, TypeError, ValueError, OSError):
+                if obj.fileno() in STREAMS and obj.isatty() and "isatty" not in vars(obj):
+                    obj.isatty = self.answer
+                    self.patched.append(obj)
 
-def _unpatch_isatty(patched: list[Any]) -> None:
-    for obj in patched:
-        if vars(obj).get("isatty") is _tty:
-            del obj.isatty
+    def restore(self) -> None:
+        for obj in self.patched:
+            if vars(obj).get("isatty") is self.answer:
+                del obj.isatty
 
 
 @atexit.register
 def _at_exit() -> None:
-    global _current
-    redirect = _current
-    if redirect is not None:  # a capture never closed: the descriptors go back all the same
+    if _current is not None:  # a capture never closed: the descriptors go back all the same
         _flush_streams()
         with _lock:
-            redirect.captures, _current = (), None
-            redirect.retire()
+            _current.retire()
     for stream in list(_leftover):
         stream.hand_off()
 
