@@ -1,0 +1,300 @@
+"""The error-line rule and the tracker of the first and last error lines of an output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lognotify.errorlines import (
+    BATCH,
+    KEEP,
+    ErrorLine,
+    ErrorLines,
+    ErrorRule,
+    check_pattern,
+    looks_like_error,
+    shown,
+)
+
+FLAGGED = [
+    "2026-01-01 12:00:00 ERROR etl: connection refused",
+    "ERROR:root:could not load batch 42",
+    "[ERROR] Failed to execute goal",
+    "CRITICAL:root:disk full",
+    'FATAL:  password authentication failed for user "etl"',
+    "psql: error: connection to server failed",
+    "fatal: not a git repository (or any of the parent directories): .git",
+    "Traceback (most recent call last):",
+    "ValueError: invalid literal for int() with base 10: 'x'",
+    "psycopg2.OperationalError: server closed the connection unexpectedly",
+    "MemoryError",
+    'Exception in thread "main" java.lang.NullPointerException',
+    "Caused by: java.io.IOException: Broken pipe",
+    "java.lang.OutOfMemoryError: Java heap space",
+    "panic: runtime error: invalid memory address or nil pointer dereference",
+    "fatal error: all goroutines are asleep - deadlock!",
+    "thread 'main' panicked at 'index out of bounds', src/main.rs:4:5",
+    "error[E0308]: mismatched types",
+    "E0101 12:00:00.123456       1 reflector.go:138] failed to list *v1.Pod",
+    "F0101 12:00:00.123456       1 main.go:42] cannot start",
+    'time="2026-01-01T00:00:00Z" level=error msg="upload failed"',
+    "level=ERROR msg=boom",
+    "lvl=eror msg=boom",
+    '{"level":"error","msg":"upload failed"}',
+    '{"severity": "ERROR", "message": "boom"}',
+    '{"level":50,"msg":"pino says error"}',
+    "ERRO[0001] container exited",
+    "npm ERR! code ELIFECYCLE",
+    "Segmentation fault (core dumped)",
+    "/app/run.sh: line 3:  1234 Killed                  python etl.py",
+    "Killed",
+    "Last State: Terminated, Reason: OOMKilled",
+    "Out of memory: Killed process 1234 (python)",
+    "fatal error: runtime: out of memory",
+    "sync.sh: line 12: aws: command not found",
+    "cp: cannot stat 'x': No such file or directory",
+    "mkdir: cannot create directory '/data': Permission denied",
+    "--- FAIL: TestUpload (0.00s)",
+    "FAILED tests/test_etl.py::test_load - AssertionError",
+    "make: *** [Makefile:3: all] Error 1",
+    "upload failed: connection reset",
+    "Failed to start etl.service.",
+    "Tests: 2 failed, 10 passed",
+    "[2026-01-01 12:00:00] [error] upstream timed out",
+    "café error: décodage impossible",
+]
+NOT_FLAGGED = [
+    "2026-01-01T00:00:00Z INFO etl: processed record 12345 of batch 42",
+    "0 errors",
+    "no errors found",
+    "errors: 0",
+    "error_count=0",
+    "ERRORS=0",
+    "--on-error=continue",
+    "continue-on-error: true",
+    "ignore_errors: yes",
+    "level=info msg=done",
+    '{"level":"info","error":null}',
+    "ok=3 changed=1 unreachable=0 failed=0 skipped=0",
+    "failed: 0",
+    "Failed: 0",
+    "5 passed, 0 failed",
+    "stderr is a pipe",
+    "error-free run",
+    "on_failure: retry",
+    "WARNING: retrying in 5 s",
+    "Exceptional throughput",
+    "",
+]
+
+
+@pytest.mark.parametrize("line", FLAGGED)
+def test_a_real_error_line_looks_like_an_error(line: str) -> None:
+    assert looks_like_error(line)
+
+
+@pytest.mark.parametrize("line", NOT_FLAGGED)
+def test_an_ordinary_line_does_not_look_like_an_error(line: str) -> None:
+    assert not looks_like_error(line)
+
+
+def test_extra_patterns_add_to_the_built_in_rule() -> None:
+    rule = ErrorRule(["WARN", r"(?i)deadlock detected", r"^E "])
+    assert rule.matches("WARN disk 91% full")
+    assert rule.matches("DEADLOCK DETECTED on table x")
+    assert rule.matches("E something")
+    assert not rule.matches("an E in the middle")
+    assert rule.matches("ERROR: still the built-in rule")
+    assert not rule.matches("INFO fine")
+
+
+def test_a_bad_pattern_gets_a_one_line_reason_and_is_refused() -> None:
+    reason = check_pattern("(unclosed")
+    assert reason and "missing )" in reason and "\n" not in reason
+    assert "every line" in (check_pattern("x*") or "")
+    assert check_pattern(r"\bWARN\b") is None
+    with pytest.raises(ValueError, match="unclosed"):
+        ErrorRule(["(unclosed"])
+
+
+def test_neither_importing_nor_making_a_rule_loads_re2() -> None:
+    code = (
+        "import sys; from lognotify.errorlines import ErrorLines, ErrorRule;"
+        "ErrorLines(ErrorRule()).finish(); print('re2' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _tracked(
+    chunks: list[tuple[bytes, int]], rule: ErrorRule | None = None, first: int = 5, last: int = 15
+) -> tuple[tuple[ErrorLine, ...], int, int]:
+    tracker = ErrorLines(rule, first=first, last=last)
+    for data, stream in chunks:
+        tracker.feed(data, stream)
+    tracker.finish()
+    return (*tracker.result(), tracker.lines)
+
+
+def _reference(
+    chunks: list[tuple[bytes, int]], rule: ErrorRule, first: int = 5, last: int = 15
+) -> tuple[tuple[ErrorLine, ...], int, int]:
+    """Join everything, split at newlines, number, show, classify, take first and last."""
+    data = b"".join(chunk for chunk, _ in chunks)
+    owner, offset = [], 0
+    for chunk, stream in chunks:
+        owner += [stream] * len(chunk)
+        offset += len(chunk)
+    lines = data.split(b"\n")
+    if data.endswith(b"\n") or not data:
+        lines.pop()
+    errors, at = [], 0
+    for number, line in enumerate(lines, 1):
+        text = shown(line[:KEEP], len(line) - len(line[:KEEP]))
+        if rule.matches(text):
+            stream = "stderr" if owner[at] == 2 else "stdout"
+            errors.append(ErrorLine(number=number, text=text, stream=stream))
+        at += len(line) + 1
+    kept = errors if len(errors) <= first + last else errors[:first] + errors[len(errors) - last :]
+    return tuple(kept), len(errors), len(lines)
+
+
+SCANNING = ErrorRule()
+SCANNING.scanner()  # so that small outputs go through the scanner too, not line by line
+WITH_EXTRA = ErrorRule(["WARN", r"ok$"])
+WITH_EXTRA.scanner()
+
+# Pieces of lines: words of the rule, near misses, and what does not show as itself (escape
+# codes, also inside words; control characters; bytes that are not UTF-8; a CR).
+PIECES = [
+    b"ERROR", b"error:", b"Error", b"0 errors", b"failed", b"failed=0", b"0 failed", b"ok",
+    b"level=error", b"level=info", b'"level":"error"', b"Traceback", b"panic:", b"Killed",
+    b"E0101 12:00:00", b"MemoryError", b"[error]", b"WARN", b"processed", b"12345", b"x",
+    b" ", b"\t", b":", b"-", b"=", b"\xc3\xa9", b"\xf0\x9f\x9a\x80", b"\xff", b"\xe2\x82",
+    b"\x1b[31m", b"\x1b[0m", b"\x1b]0;title\x07", b"ER\x1b[0mROR", b"Fai\x1b[1mled",
+    b"\r", b"\x01", b"\x0e", b"\x0fatal: x", b"\x7f", b"\x00",
+]  # fmt: skip
+
+
+@st.composite
+def outputs(draw: st.DrawFn) -> list[tuple[bytes, int]]:
+    words = st.lists(st.sampled_from(PIECES), max_size=8)
+    line = st.tuples(st.sampled_from([b" ", b""]), words).map(lambda p: p[0].join(p[1]))
+    long_line = st.tuples(st.sampled_from(PIECES), st.integers(1990, 2010), line).map(
+        lambda p: p[0] + b"a" * p[1] + p[2]
+    )
+    lines = draw(st.lists(st.one_of(line, line, line, long_line), max_size=60))
+    data = b"\n".join(lines) + draw(st.sampled_from([b"", b"\n", b"\r\n"]))
+    if draw(st.booleans()):  # past BATCH: chunks scanned as they come, not gathered first
+        data = b"INFO fine\n" * (BATCH // 10 + 1) + data
+    if draw(st.booleans()):
+        data += b"ERROR " + b"y" * draw(st.integers(KEEP - 10, 3 * KEEP))  # kept in part
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=12))))
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+    return [(piece, draw(st.sampled_from([1, 2]))) for piece in pieces]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outputs(), st.integers(0, 6), st.integers(0, 6))
+def test_the_tracker_finds_what_splitting_the_whole_output_finds(
+    chunks: list[tuple[bytes, int]], first: int, last: int
+) -> None:
+    for rule in (SCANNING, WITH_EXTRA):
+        assert _tracked(chunks, rule, first, last) == _reference(chunks, rule, first, last)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outputs())
+def test_a_small_output_looked_at_line_by_line_gives_the_same(
+    chunks: list[tuple[bytes, int]],
+) -> None:
+    fresh = ErrorRule()  # its scanner never compiled: outputs under BATCH go line by line
+    small = [(data, stream) for data, stream in chunks if len(data) < BATCH]
+    assert _tracked(small, fresh) == _reference(small, fresh)
+
+
+def test_every_line_given_looks_like_an_error_as_shown() -> None:
+    chunk = b"".join(b"INFO %d\nERROR \x1b[1m%d\x1b[0m\nWARN x\n" % (i, i) for i in range(5000))
+    lines, total = _tracked([(chunk, 2)], SCANNING)[:2]
+    assert total == 5000 and len(lines) == 20
+    assert all(looks_like_error(line.text) and line.stream == "stderr" for line in lines)
+    assert [line.number for line in lines[:2]] == [2, 5] and lines[-1].number == 14999
+
+
+SHOWN_OTHERWISE = [  # (raw line, whether it looks like an error once shown)
+    (b"\x1b[31mERROR\x1b[0m upload", True),
+    (b"ER\x1b[0mROR: split by an escape code", True),
+    (b"\x1bERROR", False),  # ESC E is an escape code of its own: "RROR" is left
+    (b"progress 10%\rprogress 100%\rERROR at the end", True),
+    (b"ERROR at first\rthen overwritten", False),
+    (b"\rERROR", True),
+    (b"\xc3ERROR after a broken character", True),
+    (b"\xe2\x82ERROR", True),
+    (b"\xffpanic: x", True),
+    (b"\x0fatal: shown as \\x0fatal", False),
+    (b"\x01ERROR", False),  # shown as \x01ERROR: no word boundary before ERROR
+    (b"ERROR\r", True),
+    (b"\x00\x01\x02 binary ERR\x1b]0;t\x07OR", True),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), SHOWN_OTHERWISE)
+def test_a_line_that_does_not_show_as_it_is_is_judged_as_it_shows(
+    raw: bytes, expected: bool
+) -> None:
+    filler = b"INFO fine\n" * (BATCH // 10)
+    for chunks in ([(raw, 1)], [(filler + raw + b"\n" + filler, 1)]):
+        assert _tracked(chunks, SCANNING)[1] == expected
+        assert _tracked(chunks, SCANNING) == _reference(chunks, SCANNING)
+
+
+def test_a_line_keeps_the_stream_its_first_byte_came_from() -> None:
+    chunks = [(b"ERROR one", 1), (b" goes on\nERR", 2), (b"OR two\n", 1), (b"ERROR three", 2)]
+    lines, total, count = _tracked(chunks)
+    assert (total, count) == (3, 3)
+    assert [(line.text, line.stream) for line in lines] == [
+        ("ERROR one goes on", "stdout"),
+        ("ERROR two", "stderr"),
+        ("ERROR three", "stderr"),
+    ]
+
+
+def test_a_long_line_is_shown_cut_with_what_was_left_out_counted() -> None:
+    lines, _, _ = _tracked([(b"ERROR " + b"x" * 20_000 + b"\n", 1)])
+    assert lines[0].text == "ERROR " + "x" * 1994 + "... [18,006 more characters]"
+
+
+def test_finish_counts_a_last_line_once_and_later_output_is_a_new_line() -> None:
+    tracker = ErrorLines()
+    tracker.feed(b"ok\nERROR no newline", 1)
+    assert tracker.lines == 1
+    tracker.finish()
+    tracker.finish()
+    assert tracker.lines == 2
+    tracker.feed(b"ERROR later\n", 2)
+    tracker.finish()
+    lines, total = tracker.result()
+    assert total == 2 and [(x.number, x.stream) for x in lines] == [(2, "stdout"), (3, "stderr")]
+
+
+def test_what_the_tracker_holds_stays_small_whatever_it_is_fed() -> None:
+    one_line = b"x" * (1 << 20)
+    error_lines = b"2026-01-01 ERROR record failed\n" * (1 << 15)
+    colored = b"\x1b[31mERROR\x1b[0m record failed\n" * (1 << 14)
+    for chunk in (one_line, error_lines, colored):
+        tracker = ErrorLines(SCANNING)
+        tracemalloc.start()
+        try:
+            for _ in range(32):  # 32 MiB (16 of them colored)
+                tracker.feed(chunk, 1)
+                tracker.feed(chunk[:1000], 2)  # small ones are gathered, then scanned
+            held, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert held < 2 * BATCH + KEEP + 64 * 1024, (chunk[:20], held)
+        assert peak < 4 * BATCH + KEEP + 256 * 1024, (chunk[:20], peak)
