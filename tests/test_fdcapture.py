@@ -520,3 +520,36 @@ def test_100_mb_pass_through_byte_exact_in_bounded_memory(tmp_path: Path) -> Non
     assert size == dumped["total"] == 100 * 1000 * 1000
     assert received.hexdigest() == dumped["sha256"]
     assert dumped["vm_hwm_kib"] < 64 * 1024, dumped
+
+
+def test_captures_in_asyncio_tasks_may_close_in_any_order(tmp_path: Path) -> None:
+    body = """
+    import asyncio
+    a, b = Recorder(), Recorder()
+    async def job(rec, name, opened, other_opened, close_first, closed):
+        cap = capture_output(rec)
+        opened.set()
+        await other_opened.wait()
+        os.write(1, name + b"-both\\n")
+        rec.settle(1, name + b"-both\\n")
+        await close_first.wait()
+        cap.close()
+        closed.set()
+        os.write(1, name + b"-closed\\n")
+    async def main():
+        a_open, b_open, a_closed, b_closed = (asyncio.Event() for _ in range(4))
+        go = asyncio.Event()
+        go.set()
+        await asyncio.gather(  # a opens first and closes first: not a nest
+            job(a, b"a", a_open, b_open, go, a_closed),
+            job(b, b"b", b_open, a_open, a_closed, b_closed),
+        )
+    asyncio.run(main())
+    dump(a=a.lines(), b=b.lines())
+    """
+    with child(tmp_path, body) as job:
+        dumped = job.finish()
+    # b writes first (a is waiting for it); both are active until a closes, first.
+    assert dumped["a"] == [[1, "b-both\n"], [1, "a-both\n"]]
+    assert dumped["b"] == [[1, "b-both\n"], [1, "a-both\n"], [1, "a-closed\n"]]
+    assert job.out[1] == b"b-both\na-both\na-closed\nb-closed\n"
