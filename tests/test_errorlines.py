@@ -115,7 +115,9 @@ def test_extra_patterns_add_to_the_built_in_rule() -> None:
 
 def test_a_bad_pattern_gets_a_one_line_reason_and_is_refused() -> None:
     reason = check_pattern("(unclosed")
-    assert reason and "missing )" in reason and "\n" not in reason
+    assert reason
+    assert "missing )" in reason
+    assert "\n" not in reason
     assert "every line" in (check_pattern("x*") or "")
     assert check_pattern(r"\bWARN\b") is None
     with pytest.raises(ValueError, match="unclosed"):
@@ -146,19 +148,19 @@ def _reference(
 ) -> tuple[tuple[ErrorLine, ...], int, int]:
     """Join everything, split at newlines, number, show, classify, take first and last."""
     data = b"".join(chunk for chunk, _ in chunks)
-    owner, offset = [], 0
+    owner: list[int] = []  # the stream of each byte
     for chunk, stream in chunks:
         owner += [stream] * len(chunk)
-        offset += len(chunk)
     lines = data.split(b"\n")
     if data.endswith(b"\n") or not data:
         lines.pop()
-    errors, at = [], 0
+    errors: list[ErrorLine] = []
+    at = 0
     for number, line in enumerate(lines, 1):
         text = shown(line[:KEEP], len(line) - len(line[:KEEP]))
         if rule.matches(text):
-            stream = "stderr" if owner[at] == 2 else "stdout"
-            errors.append(ErrorLine(number=number, text=text, stream=stream))
+            name = "stderr" if owner[at] == 2 else "stdout"
+            errors.append(ErrorLine(number=number, text=text, stream=name))
         at += len(line) + 1
     kept = errors if len(errors) <= first + last else errors[:first] + errors[len(errors) - last :]
     return tuple(kept), len(errors), len(lines)
@@ -195,7 +197,7 @@ def outputs(draw: st.DrawFn) -> list[tuple[bytes, int]]:
     if draw(st.booleans()):
         data += b"ERROR " + b"y" * draw(st.integers(KEEP - 10, 3 * KEEP))  # kept in part
     cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=12))))
-    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=False)]
     return [(piece, draw(st.sampled_from([1, 2]))) for piece in pieces]
 
 
@@ -221,9 +223,11 @@ def test_a_small_output_looked_at_line_by_line_gives_the_same(
 def test_every_line_given_looks_like_an_error_as_shown() -> None:
     chunk = b"".join(b"INFO %d\nERROR \x1b[1m%d\x1b[0m\nWARN x\n" % (i, i) for i in range(5000))
     lines, total = _tracked([(chunk, 2)], SCANNING)[:2]
-    assert total == 5000 and len(lines) == 20
+    assert total == 5000
+    assert len(lines) == 20
     assert all(looks_like_error(line.text) and line.stream == "stderr" for line in lines)
-    assert [line.number for line in lines[:2]] == [2, 5] and lines[-1].number == 14999
+    assert [line.number for line in lines[:2]] == [2, 5]
+    assert lines[-1].number == 14999
 
 
 SHOWN_OTHERWISE = [  # (raw line, whether it looks like an error once shown)
@@ -279,7 +283,8 @@ def test_finish_counts_a_last_line_once_and_later_output_is_a_new_line() -> None
     tracker.feed(b"ERROR later\n", 2)
     tracker.finish()
     lines, total = tracker.result()
-    assert total == 2 and [(x.number, x.stream) for x in lines] == [(2, "stdout"), (3, "stderr")]
+    assert total == 2
+    assert [(x.number, x.stream) for x in lines] == [(2, "stdout"), (3, "stderr")]
 
 
 def test_what_the_tracker_holds_stays_small_whatever_it_is_fed() -> None:
