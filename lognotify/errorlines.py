@@ -68,12 +68,10 @@ _LEVELS = ("error", "err", "eror", "fatal", "panic", "crit", "critical", "alert"
 _LEVEL = "|".join(f"{w}|{w.upper()}|{w.capitalize()}" for w in _LEVELS)
 # Literals in every match of the rule, which escape codes may split. Each word of the rule
 # follows a boundary, so the \xNN of a control character can never start one.
-_CORES = ["ERR", "CRIT", "FATA", "PANI", "SEVERE", "FAIL", "Fail", "fail", "ailed", "rror",
-          "err", "Err", "atal", "crit", "Crit", "xception", "Traceback", "anic", "Killed",
-          "eror", "EROR", "Eror", "lert", "LERT", "merg", "MERG", 'level"', "Segmentation fault",
-          "core dumped", "ut of memory", "command not found", "No such file",
-          "Permission denied"]  # fmt: skip
-_KLOG = ["[EF]", "[0-9]", "[0-9]", "[0-9]", "[0-9]", " "]
+_CORES = ["ERR", "rror", "err", "Err", "ror", "ROR", "CRIT", "crit", "Crit", "FATA", "atal",
+          "PANI", "anic", "EVER", "FAIL", "ail", "xcept", "Trace", "Kill", "lert", "LERT", "merg",
+          "MERG", 'vel"', "Segm", "dump", "memo", "found", "such", "enied"]  # fmt: skip
+_KLOG = ["[EF]", "[0-9]", "[0-9]", "[0-9]"]
 _W, _WS, _ND, _WSET, _NZ = r"\w-", r"\w \t", r"0-9 \t", r"\w=:", r"0 \t"
 
 

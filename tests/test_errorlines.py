@@ -257,6 +257,14 @@ def test_a_line_that_does_not_show_as_it_is_is_judged_as_it_shows(
         assert _tracked(chunks, SCANNING) == _reference(chunks, SCANNING)
 
 
+@pytest.mark.parametrize("insert", [b"\x1b[1m", b"\x1b]8;;x\x07", b"\x01", b"\xff", b"\r"])
+def test_real_lines_with_something_inserted_anywhere_are_judged_as_they_show(insert: bytes) -> None:
+    raw = [line.encode() for line in FLAGGED + NOT_FLAGGED]
+    output = b"\n".join(line[:i] + insert + line[i:] for line in raw for i in range(len(line) + 1))
+    for rule in (SCANNING, WITH_EXTRA):
+        assert _tracked([(output, 1)], rule) == _reference([(output, 1)], rule)
+
+
 def test_a_line_keeps_the_stream_its_first_byte_came_from() -> None:
     chunks = [(b"ERROR one", 1), (b" goes on\nERR", 2), (b"OR two\n", 1), (b"ERROR three", 2)]
     lines, total, count = _tracked(chunks)
