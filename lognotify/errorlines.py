@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 KEEP = 8192  # bytes of a line kept: 2,000 characters of UTF-8 take at most 8,000
 BATCH = 64 * 1024  # smaller chunks are gathered first: a scan has a fixed cost
+LITTLE = 16 * 1024  # output under this, before the scanner is needed, is matched line by line
 
 _CTL = r"\x00-\x08\x0a-\x1f\x7f"
 _U8 = (r"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
@@ -136,7 +137,7 @@ class ErrorRule:
             cores = [list(core) for core in _CORES] + [_KLOG]
             plain = "|".join("".join(core) for core in cores)
             gapped = "|".join(f"(?:{_ESC})*".join(core) for core in cores)
-            scan = [rf"^(?:{line}\n){{1,2}}", "|".join(map(_split, cores)),
+            scan = [rf"^{line}\n", "|".join(map(_split, cores)),
                     rf"^{_CLEAN}*(?:(?:{_BAD})[^\n]*?|{_CUT})(?:{gapped})",
                     rf"^{_CLEAN}*?(?:{plain}){_CLEAN}*(?:{_BAD})"]  # fmt: skip
             if self.extra_patterns:  # every line not shown as it is, and the extras' matches
@@ -297,25 +298,31 @@ class ErrorLines:
 
     def _lines_in(self, data: bytes | bytearray, pos: int, end: int) -> None:
         """Every error line of data[pos:end], which holds whole lines."""
-        if end - pos < BATCH and self._rule._scanner is None:  # little output: line by line
+        if end - pos < LITTLE and self._rule._scanner is None:  # saves compiling the scanner
             while pos < end:
                 pos = self._line(data, pos, data.find(b"\n", pos, end))
             return
         search, run = self._rule.scanner()
         extra = bool(self._rule.extra_patterns)
+        one = self._marks[0][1] if len(self._marks) == 1 else 0  # the stream, when only one
+        firsts, lasts, first, after = self._firsts, self._lasts, self._first, -1
         while pos < end:
             stop = _short_lines(data, pos, end)  # a line cut when shown is looked at alone
             while pos < stop and (found := search(data, pos, stop)[0])[0] >= 0:
                 at, to = found
-                if data[to - 1] != 10 or (extra and run(data, at, stop)[0][0] < 0):
+                # A second error line in a row (or any, with extras): the run, taken whole.
+                whole = run(data, at, stop)[0][1] if extra or at == after else -1
+                if data[to - 1] != 10 or (extra and whole < 0):
                     start = max(data.rfind(b"\n", pos, at) + 1, pos)  # may look like an error
                     pos = self._line(data, start, data.find(b"\n", at, stop))
-                elif extra or data.find(b"\n", at, to - 1) >= 0:  # a run: taken whole
-                    pos = self._run(data, at, run(data, at, stop)[0][1])
+                elif whole >= 0:
+                    pos = self._run(data, at, whole)
                 else:  # one error line that shows as it is: the common case, kept short
                     self._at_line += data.count(b"\n", self._at, at) + 1
-                    self._at = pos = to
-                    self._keep((self._at_line, bytes(data[at : to - 1]), self._stream(at)))
+                    self._at = pos = after = to
+                    self._total += 1
+                    line = (self._at_line, bytes(data[at : to - 1]), one or self._stream(at))
+                    (firsts if len(firsts) < first else lasts).append(line)
             pos = self._line(data, stop, data.find(b"\n", stop, end)) if stop < end else end
 
     def _run(self, data: bytes | bytearray, at: int, to: int) -> int:
