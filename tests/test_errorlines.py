@@ -90,6 +90,10 @@ NOT_FLAGGED = [
     "on_failure: retry",
     "WARNING: retrying in 5 s",
     "Exceptional throughput",
+    'msg="saved" err=<nil>',
+    '{"level":"info","error":""}',
+    "retry_on_failure=true",
+    "Tests: 0 failed, 12 passed",
     "",
 ]
 
