@@ -2,8 +2,8 @@
 
 Every match of every rule (secret literals, URL passwords, ``redact`` patterns, BUILTIN_SHAPES)
 is found, overlapping ones included; each span of their union becomes one ``[REDACTED]``. Rules
-read the text as a terminal shows it (escape sequences and control characters dropped) and are
-RE2 patterns or literals found with ``bytes.find``. A match never takes a line break.
+are RE2 patterns or literals found with ``bytes.find``, run on the text as it is and as a
+terminal shows it (escape sequences and control characters dropped). No match takes a newline.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import html
 import re
 from bisect import bisect_right
 from functools import lru_cache
-from itertools import accumulate, count
-from operator import add
+from itertools import accumulate, compress, count
+from operator import add, ne
 
 import re2
 
@@ -38,27 +38,20 @@ BUILTIN_SHAPES: tuple[tuple[str, bytes], ...] = (
     ("authorization", rb"(?i)authori[sz]ation" + _KEY + _CREDENTIAL),
     # `token: Bearer <credential>`, `access_token=bearer <credential>` and the like
     ("token-bearer", rb"(?i)token" + _KEY + rb"(?:bearer|token)\s+([^\s\"'<>,;]+)"),
-    # `Bearer <credential>` anywhere, when the credential has 16 characters or more
-    ("bearer", rb"(?i)bearer\s+([\w.~+/-]{16,}=*)"),
-    (
-        "aws-access-key-id",
-        rb"(?:AKIA|ASIA)[A-Z0-9]{16}\b",
-    ),  # AWS access key ids (long-term, temporary)
+    ("bearer", rb"(?i)bearer\s+([\w.~+/-]{16,}=*)"),  # Bearer <credential of 16+ characters>
+    ("aws-access-key-id", rb"(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key ids
     # AWS secret access keys (40 characters) after aws_secret_access_key, SecretAccessKey, ...
     ("aws-secret-access-key", rb"(?i)secret_?(?:access_?)?key" + _KEY + rb"([\w/+]{40})"),
-    # AWS session tokens after aws_session_token, SessionToken, ...
-    ("aws-session-token", rb"(?i)session_?token" + _KEY + rb"([\w/+=]{16,})"),
+    ("aws-session-token", rb"(?i)session_?token" + _KEY + rb"([\w/+=]{16,})"),  # AWS sessions
     # GitHub: ghp_ personal, gho_ OAuth, ghu_ user, ghs_ app, ghr_ refresh, github_pat_ fine-grained
     ("github", rb"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_\w{22,255})"),
     # GitLab: glpat-, gldt-, glrt-, glrtr-, glcbt-, glptt-, glft-, glimt-, glagent-, glsoat-, ...
     ("gitlab", rb"gl(?:pat|dt|rtr?|cbt|ptt|ft|imt|agent|soat|oas|ffct|wt)-[\w.-]{20,}"),
-    ("gitlab-runner-registration", rb"GR1348941[\w-]{20,}"),  # GitLab runner registration tokens
-    # Slack tokens: xoxb- bot, xoxp- user, xoxa-, xoxr- refresh, xoxs-, xoxe-
-    ("slack", rb"xox[abeprs]-[A-Za-z0-9-]{10,}"),
+    ("gitlab-runner-registration", rb"GR1348941[\w-]{20,}"),  # GitLab runner registration
+    ("slack", rb"xox[abeprs]-[A-Za-z0-9-]{10,}"),  # Slack: xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, ...
     # Slack webhooks: the path after hooks.slack.com/services/ (or workflows/, triggers/)
     ("slack-webhook", rb"hooks\.slack\.com/(?:services|workflows|triggers)/([\w/-]+)"),
-    # JSON Web Tokens: a header and a payload that both start `{"` (eyJ), and a signature
-    ("jwt", rb"eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*"),
+    ("jwt", rb"eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*"),  # JSON Web Tokens: header.payload.signature
     ("stripe", rb"[rs]k_live_[A-Za-z0-9]{10,}"),  # Stripe live secret and restricted keys
     ("google-api-key", rb"AIza[\w-]{35}"),  # Google API keys
     ("npm", rb"npm_[A-Za-z0-9]{36}"),  # npm access tokens
@@ -69,10 +62,10 @@ BUILTIN_SHAPES: tuple[tuple[str, bytes], ...] = (
 )
 # scheme://user:password@host: the password ends at the authority's last @ (urllib, libpq)
 _URL_PASSWORD = rb"://[^\s:/?#]*:([^\s/?#]+)@"
-# What a terminal does not print: escape sequences (CSI; other ESC sequences, and the OSC/DCS
-# introducers and ST, whose text stays), C1 and C0 controls but \t and \n. Python re is safe:
+# What a terminal does not print: escape sequences (CSI; OSC, DCS, APC... strings to BEL, ST or
+# the line's end; other ESC sequences), C1 and C0 controls but \t and \n. Python re is safe:
 # each branch starts with its own byte and each repeated class is followed by a disjoint one.
-_ESCAPE = rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[ -/]*[0-~])?"
+_ESCAPE = rb"\x1b(?:[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\[[0-?]*[ -/]*[@-~]|[ -/]*[0-~])?"
 _DROP = re.compile(_ESCAPE + rb"|\xc2[\x80-\x9f]|[\0-\x08\x0b-\x1f\x7f]")
 _ESCAPES, _C1 = re.compile(_ESCAPE), re.compile(rb"\xc2[\x80-\x9f]")
 _C0 = bytes(range(9)) + bytes(range(11, 32)) + b"\x7f"
@@ -87,9 +80,7 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
 def check_pattern(pattern: str) -> str | None:
     """None when ``pattern`` can be a ``redact`` pattern, else why not, in one line."""
     try:
-        regex = _compile(pattern, latin1=False)
-    except UnicodeError:
-        return "not valid UTF-8"
+        regex = _compile(pattern.encode("utf-8", "surrogatepass"), latin1=False)
     except re2.error as exc:
         reason = " ".join(str(exc.args[0] if exc.args else b"", "utf-8", "replace").split())
         return f"not an RE2 regular expression ({reason}): RE2 has no lookaround or backreferences"
@@ -107,10 +98,9 @@ class Redactor:
         always: Iterable[str] = (),
         builtin: bool = True,
     ) -> None:
-        """``secrets`` of MIN_SECRET characters or more, and ``always`` ones (the SMTP password)
-        of any length (a shorter one only where it stands as a word), multi-line ones line by
-        line; ``patterns`` in RE2 syntax (else ValueError, see check_pattern); BUILTIN_SHAPES
-        unless ``builtin=False``."""
+        """``secrets`` of MIN_SECRET characters or more, ``always`` ones (the SMTP password) of
+        any length (a shorter one where it stands as a word), a multi-line one line by line;
+        ``patterns`` in RE2 syntax (else ValueError: check_pattern); BUILTIN_SHAPES unless not."""
         forms: dict[bytes, bool] = {}  # each form of each secret: only where it is a word?
         for secret, short in [*((s, False) for s in secrets), *((s, True) for s in always)]:
             for piece in secret.split("\n") if "\n" in secret else [secret]:
@@ -118,25 +108,26 @@ class Redactor:
                 if len(piece) >= MIN_SECRET or (short and piece):
                     for form in {piece, html.escape(piece), piece.translate(_MARKUP)}:
                         data = _encode(form)[0]  # and as it reads without control characters
-                        for each in {data, _DROP.sub(b"", data)} - {b""}:
-                            forms[each] = forms.get(each, True) and len(piece) < MIN_SECRET
+                        for each in {data, _DROP.sub(b"", data)}:
+                            if len(each) >= MIN_SECRET or (short and each):
+                                forms[each] = len(each) < MIN_SECRET
         cuts = (str(form, "utf-8", "surrogateescape") for form, word in forms.items() if not word)
         self._cuts = sorted(cuts, key=len, reverse=True)  # the longest first
-        rules = [_Rule(source=re2.escape(form), text=form, word=w) for form, w in forms.items()]
+        rules = [_Rule(source=re2.escape(f), text=f, word=w) for f, w in forms.items()]
         for name, source in [("url", _URL_PASSWORD), *(BUILTIN_SHAPES if builtin else ())]:
             rules.append(_Rule(source=source, regex=_compile(source), keys=name == "private-key"))
         user = []
         for pattern in patterns:
             if (reason := check_pattern(pattern)) is not None:
                 raise ValueError(f"redact pattern {pattern!r}: {reason}")
-            user.append(_Rule(source=pattern.encode(), regex=_compile(pattern, latin1=False)))
+            source = pattern.encode("utf-8", "surrogatepass")
+            user.append(_Rule(source=source, regex=_compile(source, latin1=False)))
         self._rules = ((tuple(rules), True), (tuple(user), False))
 
     def text(self, text: str) -> str:
         """``text`` with every secret replaced (undecodable bytes, as surrogates, kept)."""
         data, errors = _encode(text)
-        redacted = self.bytes(data)
-        return text if redacted is data else redacted.decode("utf-8", errors)
+        return text if (redacted := self.bytes(data)) is data else redacted.decode("utf-8", errors)
 
     def cut_edges(self, before: str, after: str) -> tuple[str, str]:
         """Redact a secret cut in two where output was omitted between ``before`` and ``after``:
@@ -150,14 +141,20 @@ class Redactor:
         return before, after
 
     def _once(self, data: bytes) -> tuple[bytes, list[int]]:
-        readable = _readable(data)
-        spans: list[tuple[int, int]] = []
-        for rules, latin1 in self._rules:
-            for rule in _present(rules, latin1, readable):
-                spans += rule.spans(readable, 0)
-        if readable is not data and spans:
-            spans = _unproject(data, readable, spans)
-        return _replace(data, spans) if spans else (data, [])
+        if (readable := _readable(data)) is data:
+            return _replace(data, self._spans(data))
+        # What a terminal shows, and what is there as it is on the lines where the two differ
+        raw, lines = data.split(b"\n"), readable.split(b"\n")
+        starts = list(map(add, accumulate(map(len, raw), initial=0), count()))  # all in C
+        dirty = list(compress(count(), map(ne, map(len, raw), map(len, lines))))
+        part = [raw[n] for n in dirty]
+        spans = [*_where(lines, self._spans(readable), starts, raw)]
+        spans += _where(part, self._spans(b"\n".join(part)), [starts[n] for n in dirty])
+        return _replace(data, spans)
+
+    def _spans(self, data: bytes) -> list[tuple[int, int]]:
+        rules = (rule for group in self._rules for rule in _present(*group, data))
+        return [span for rule in rules for span in rule.spans(data)]
 
     def bytes(self, data: bytes) -> bytes:
         """``data`` with every secret replaced, also one whole only once escape sequences and
@@ -165,22 +162,20 @@ class Redactor:
         redacted, marks = self._once(data)
         if redacted == data:
             return data
-        # The lines changed (the line of each [REDACTED]) are those that may change again
-        lines = redacted.split(b"\n")
+        lines = redacted.split(b"\n")  # only those changed (where a mark is) can change again
         steps = zip([0, *marks], marks, strict=False)
         changed = sorted(set(accumulate(redacted.count(b"\n", a, b) for a, b in steps)))
         for _ in range(8):  # until nothing changes (each round leaves fewer bytes unredacted)
             part = b"\n".join(lines[number] for number in changed)
             if (again := self._once(part)[0]) == part:
                 break
-            for number, text in zip(changed, again.split(b"\n"), strict=True):
-                lines[number] = text
+            for number, line in zip(changed, again.split(b"\n"), strict=True):
+                lines[number] = line
         return b"\n".join(lines)
 
 
 class _Rule(Record):
-    """A secret literal (``text``), or an RE2 pattern: its groups where it has some, else its
-    whole matches; with ``keys``, the lines between private key markers."""
+    """A secret (``text``), or an RE2 pattern (``regex``), or private key markers (``keys``)."""
 
     source: bytes  # as an RE2 pattern
     text: bytes = b""
@@ -188,41 +183,45 @@ class _Rule(Record):
     regex: Any = None
     keys: bool = False
 
-    def spans(self, data: bytes, start: int) -> Iterator[tuple[int, int]]:
-        if self.text:  # each occurrence, overlapping ones included
-            while (at := data.find(self.text, start)) >= 0:
-                start, end = at + 1, at + len(self.text)
+    def spans(self, data: bytes) -> Iterator[tuple[int, int]]:
+        start = 0
+        if self.text:  # each occurrence, overlapping ones included: a run of them in one span
+            size, text = len(self.text), self.text
+            period = next((k for k in range(1, size) if text[k:] == text[:-k]), size)
+            while (at := data.find(text, start)) >= 0:
+                end = at + size
+                while data.startswith(text[size - period :], end):  # the next, a period on
+                    end += period
+                start = end - period + 1  # one that overlaps the run's end by less
                 before = data[max(at - 4, 0) : at].decode("utf-8", "replace")[-1:]
                 after = data[end : end + 4].decode("utf-8", "replace")[:1]
                 if not self.word or not (before.isalnum() or after.isalnum()):
                     yield at, end
         elif self.keys:  # each line between BEGIN and END; no END: to the end of the text
-            opened, seen = -1, False
-            for marker in self.regex.finditer(data, start):
+            seen = False  # and start: where the open block's body starts (0: none is open)
+            for marker in self.regex.finditer(data):
                 if marker.group(1) == b"BEGIN":
-                    opened = marker.end() if opened < 0 else opened
-                elif opened >= 0 or not seen:  # an END first: the text starts inside a key
-                    yield from _lines(data, max(opened, 0), marker.start())
-                    opened = -1
+                    start = start or marker.end()
+                elif start or not seen:  # an END first: the text starts inside a key
+                    yield from _lines(data, start, marker.start())
+                    start = 0
                 seen = True
-            if opened >= 0:
-                yield from _lines(data, opened, len(data))
-        else:
+            if start:
+                yield from _lines(data, start, len(data))
+        else:  # its groups where it has some, else its whole matches
             groups = range(1, self.regex.groups + 1) or (0,)
-            for match in self.regex.finditer(data, start):
+            for match in self.regex.finditer(data):
                 for group in groups:
                     yield from _lines(data, *match.span(group))
 
 
 def _present(rules: Sequence[_Rule], latin1: bool, data: bytes) -> Sequence[_Rule]:
-    """The rules that match somewhere in ``data``: one RE2 pass with all of them (a Set)."""
-    sources = tuple(rule.source for rule in rules)
-    if found := _compile(sources, latin1).Match(data):
-        return [rules[index] for index in found]
-    # A Set finds nothing also when its DFA runs out of memory: the same rules as alternatives
-    # (RE2 falls back to its NFA there) tell whether some match; if so, each is run.
-    alternatives = b"|".join(b"(?:%s)" % source for source in sources)
-    return rules if _compile(alternatives, latin1).search(data) else ()
+    # One RE2 pass with all of them: a Set, which never falls back nor fails once compiled
+    try:
+        found = _compile(tuple(rule.source for rule in rules), latin1).Match(data)
+    except re2.error:  # beyond RE2's memory budget (huge secrets): each on its own
+        return rules
+    return [rules[index] for index in found or ()]
 
 
 @lru_cache(maxsize=512)
@@ -243,31 +242,30 @@ def _compile(pattern: str | bytes | tuple[bytes, ...], latin1: bool = True) -> A
 
 
 def _readable(data: bytes) -> bytes:
-    """``data`` as a terminal shows it, line for line (``data`` itself when it is already)."""
+    # As a terminal shows it, line for line (with no C1, _ESCAPES then _C0 is _DROP, 5x faster)
     if b"\xc2" in data and _C1.search(data):
         return _DROP.sub(b"", data)
     if len(data.translate(None, _C0)) == len(data):
         return data
-    # Without C1 controls, dropping escapes then C0 controls is _DROP, and 5 times faster
     return _ESCAPES.sub(b"", data).translate(None, _C0)
 
 
-def _unproject(data: bytes, readable: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Where in ``data`` are the ``spans`` (each within a line) of its readable projection."""
-    raw, lines = data.split(b"\n"), readable.split(b"\n")
-    raw_starts = list(map(add, accumulate(map(len, raw), initial=0), count()))  # all in C
-    starts = list(map(add, accumulate(map(len, lines), initial=0), count()))
-    found, kept = [], dict[int, list[int]]()  # kept: where each byte of a line read is
+def _where(
+    lines: list[bytes], spans: list[tuple[int, int]], starts: list[int], raw: Sequence[bytes] = ()
+) -> Iterator[tuple[int, int]]:
+    # Where the spans of lines joined are in the text whose lines start at starts (in raw when
+    # lines are its readable projection)
+    offsets = list(map(add, accumulate(map(len, lines), initial=0), count()))
+    kept = dict[int, list[int]]()  # where each byte of a line read is in its raw form
     for start, end in spans:
-        number = bisect_right(starts, start) - 1
-        at, until = start - starts[number], end - starts[number]
-        if len(raw[number]) != len(lines[number]):
+        number = bisect_right(offsets, start) - 1
+        at, until = start - offsets[number], end - offsets[number]
+        if raw and len(raw[number]) != len(lines[number]):
             if number not in kept:
                 drops = {i for drop in _DROP.finditer(raw[number]) for i in range(*drop.span())}
                 kept[number] = [i for i in range(len(raw[number])) if i not in drops]
             at, until = kept[number][at], kept[number][until - 1] + 1
-        found.append((raw_starts[number] + at, raw_starts[number] + until))
-    return found
+        yield starts[number] + at, starts[number] + until
 
 
 def _lines(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
