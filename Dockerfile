@@ -15,13 +15,17 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY . .
+# The `watch` extra (the Kubernetes client, for `lognotify watch`) is in the image by default;
+# the wrapper never imports it. `--build-arg LOGNOTIFY_EXTRAS=` leaves it out.
+ARG LOGNOTIFY_EXTRAS=watch
 # pip compiles the .pyc files here, because at run time the root filesystem is read-only; the
-# sample report compiles the built-in templates beside them too (lognotify keeps them there).
-RUN python -m pip wheel --wheel-dir /wheels . \
+# built-in templates are compiled here too, into the package (never written at run time).
+RUN python -m pip wheel --wheel-dir /wheels ".${LOGNOTIFY_EXTRAS:+[$LOGNOTIFY_EXTRAS]}" \
  && python -m venv /opt/lognotify \
- && /opt/lognotify/bin/pip install --no-index --find-links=/wheels lognotify \
+ && /opt/lognotify/bin/pip install --no-index --find-links=/wheels \
+        "lognotify${LOGNOTIFY_EXTRAS:+[$LOGNOTIFY_EXTRAS]}" \
  && /opt/lognotify/bin/lognotify --version \
- && /opt/lognotify/bin/lognotify --dry-run --test-email >/dev/null
+ && /opt/lognotify/bin/python -m lognotify.report.cache
 
 # ---- final image: that venv, nothing else ------------------------------------------------------
 FROM ${BASE_IMAGE}

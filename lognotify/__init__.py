@@ -27,7 +27,7 @@ __all__ = [
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lognotify.capture import Capture
-    from lognotify.context import capture_and_notify
+    from lognotify.library import capture_and_notify
     from lognotify.errors import ConfigError, DeliveryError, LognotifyError
     from lognotify.handler import TeeHandler
 
@@ -39,7 +39,7 @@ _LAZY = {
     "DeliveryError": "lognotify.errors",
     "LognotifyError": "lognotify.errors",
     "TeeHandler": "lognotify.handler",
-    "capture_and_notify": "lognotify.context",
+    "capture_and_notify": "lognotify.library",
 }
 
 

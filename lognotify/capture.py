@@ -1,10 +1,14 @@
-"""The bounded capture: the first part and the last part of a byte stream, within ``max_bytes``.
+"""The bounded capture: the first part and the last part of the output, within ``max_bytes``.
 
 Whatever flows through, memory stays at ``max_bytes`` plus a small constant: the head is
 filled once, the tail is a ring buffer overwritten in place (no allocation per chunk, no
 trimming pass), and what falls out between them is only counted, in bytes and lines.
-Each byte remembers which stream it came from (stdout or stderr) so that a report can mark
-the lines a command wrote to stderr.
+
+The output of two streams arrives in pieces that need not end at a line's end. The capture
+assembles each stream's lines apart (a line is held until its newline, at most
+``PARTIAL_LIMIT`` bytes), so that a line of stdout and a line of stderr are never mixed: every
+line the capture keeps came from one stream, and remembers which. The error lines of the whole
+output, the part that falls out included, are tracked on the way (``lognotify.errorlines``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from __future__ import annotations
 from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from collections import deque
 
-from lognotify._frozen import Frozen
+from lognotify.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lognotify.errorlines import ErrorLine, ErrorRule
 
 STDOUT = 1
 STDERR = 2
@@ -23,52 +31,29 @@ HEAD_SHARE = 0.25
 MAX_MARKS = 4096
 # Appends smaller than this are gathered and stored together: a log record costs a list append.
 PENDING_LIMIT = 64 * 1024
+# A line longer than this is kept in pieces (a progress bar that never ends its line, say).
+PARTIAL_LIMIT = 64 * 1024
 
 
-class Snapshot(Frozen):
-    """What a capture holds at one moment: ``head``, then ``omitted_bytes`` left out, then ``tail``.
+class Snapshot(Record):
+    """What a capture holds: ``head``, then ``omitted_bytes`` left out, then ``tail``.
 
     ``head_marks`` and ``tail_marks`` are ``(offset, stream)`` pairs: from ``offset`` on, the
-    bytes of that part came from ``stream``.
+    bytes of that part came from ``stream``. ``total_lines`` counts every line seen (one not
+    ended by a newline too); ``error_lines`` are the first and last lines of all the output
+    that look like errors, and ``error_lines_total`` how many there were.
     """
 
-    __slots__ = (
-        "head",
-        "tail",
-        "head_marks",
-        "tail_marks",
-        "omitted_bytes",
-        "omitted_lines",
-        "total_bytes",
-    )
-    head: bytes
-    tail: bytes
-    head_marks: tuple[tuple[int, int], ...]
-    tail_marks: tuple[tuple[int, int], ...]
-    omitted_bytes: int
-    omitted_lines: int
-    total_bytes: int
-
-    def __init__(
-        self,
-        *,
-        head: bytes = b"",
-        tail: bytes = b"",
-        head_marks: tuple[tuple[int, int], ...] = (),
-        tail_marks: tuple[tuple[int, int], ...] = (),
-        omitted_bytes: int = 0,
-        omitted_lines: int = 0,
-        total_bytes: int = 0,
-    ) -> None:
-        self._init(
-            head=head,
-            tail=tail,
-            head_marks=head_marks,
-            tail_marks=tail_marks,
-            omitted_bytes=omitted_bytes,
-            omitted_lines=omitted_lines,
-            total_bytes=total_bytes,
-        )
+    head: bytes = b""
+    tail: bytes = b""
+    head_marks: tuple[tuple[int, int], ...] = ()
+    tail_marks: tuple[tuple[int, int], ...] = ()
+    omitted_bytes: int = 0
+    omitted_lines: int = 0
+    total_bytes: int = 0
+    total_lines: int = 0
+    error_lines: tuple[ErrorLine, ...] = ()
+    error_lines_total: int = 0
 
     @property
     def data(self) -> bytes:
@@ -77,16 +62,19 @@ class Snapshot(Frozen):
 
 
 class Capture:
-    """A thread-safe byte buffer keeping the first and the last part of what it is given.
+    """A thread-safe store keeping the first and the last part of what it is given.
 
     ``append`` is O(len(data)) amortised; small appends are gathered and stored together.
-    Memory never exceeds ``max_bytes`` plus a constant (``PENDING_LIMIT`` and the marks).
+    Memory never exceeds ``max_bytes`` plus a constant (pending appends, partial lines, marks).
     """
 
-    def __init__(self, max_bytes: int = 1 << 20) -> None:
+    def __init__(self, max_bytes: int = 1 << 20, *, rule: ErrorRule | None = None) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must be 0 or more")
+        from lognotify.errorlines import ErrorLines
+
         self.max_bytes = max_bytes
+        self._errors = ErrorLines(rule)
         self._head_limit = int(max_bytes * HEAD_SHARE)
         self._tail_limit = max_bytes - self._head_limit
         self._head = bytearray()
@@ -94,11 +82,12 @@ class Capture:
         # The tail grows up to _tail_limit, then becomes a ring whose oldest byte is at _pos.
         self._tail = bytearray()
         self._pos = 0
-        self._tail_written = 0  # bytes ever written to the tail; marks use this clock
+        self._tail_written = 0  # bytes ever written to the tail; its marks use this clock
         self._tail_marks: deque[tuple[int, int]] = deque()
         self._omitted_bytes = 0
         self._omitted_lines = 0
         self._total = 0
+        self._partial = {STDOUT: bytearray(), STDERR: bytearray()}  # a line not ended yet
         # Small appends waiting to be stored, all from one stream (at most PENDING_LIMIT bytes).
         self._pending: list[bytes] = []
         self._pending_stream = STDOUT
@@ -115,19 +104,34 @@ class Capture:
             return
         with self._lock:
             self._total += len(data)
-            if len(data) >= PENDING_LIMIT:  # a big chunk (a command's output): store it now
-                if self._pending:
-                    self._fold()
-                self._store(data, stream)
+            partial = self._partial[stream]
+            end = data.rfind(b"\n") + 1
+            if not end:  # no line ends here: the line goes on, unless it is too long to hold
+                partial += data
+                if len(partial) >= PARTIAL_LIMIT:
+                    self._put(bytes(partial), stream)
+                    partial.clear()
                 return
-            # Log records are small and many: gather them, and fold them in together.
-            if self._pending and stream != self._pending_stream:
+            if partial:
+                self._put(bytes(partial), stream)
+                partial.clear()
+            self._put(data if end == len(data) else data[:end], stream)
+            partial += memoryview(data)[end:]
+
+    def _put(self, data: bytes, stream: int) -> None:
+        if len(data) >= PENDING_LIMIT:  # a big chunk (a command's output): store it now
+            if self._pending:
                 self._fold()
-            self._pending.append(data)
-            self._pending_stream = stream
-            self._pending_size += len(data)
-            if self._pending_size >= PENDING_LIMIT:
-                self._fold()
+            self._store(data, stream)
+            return
+        # Log records are small and many: gather them, and fold them in together.
+        if self._pending and stream != self._pending_stream:
+            self._fold()
+        self._pending.append(data)
+        self._pending_stream = stream
+        self._pending_size += len(data)
+        if self._pending_size >= PENDING_LIMIT:
+            self._fold()
 
     def _fold(self) -> None:
         data = b"".join(self._pending)
@@ -136,6 +140,7 @@ class Capture:
         self._store(data, self._pending_stream)
 
     def _store(self, data: bytes, stream: int) -> None:
+        self._errors.feed(data, stream)
         begin = 0
         room = self._head_limit - len(self._head)
         if room > 0:
@@ -198,13 +203,19 @@ class Capture:
             marks.popleft()
 
     def snapshot(self) -> Snapshot:
-        """A consistent copy of what is held now."""
+        """A consistent copy of what is held now; a line not ended yet is taken as it is."""
         with self._lock:
+            for stream, partial in self._partial.items():
+                if partial:
+                    self._put(bytes(partial), stream)
+                    partial.clear()
             if self._pending:
                 self._fold()
+            self._errors.finish()
+            errors, errors_total = self._errors.result()
             tail = bytes(self._tail[self._pos :] + self._tail[: self._pos])
             start = self._tail_written - len(tail)
-            tail_marks = tuple((max(offset - start, 0), stream) for offset, stream in self._tail_marks)
+            tail_marks = tuple((max(at - start, 0), stream) for at, stream in self._tail_marks)
             return Snapshot(
                 head=bytes(self._head),
                 tail=tail,
@@ -213,5 +224,8 @@ class Capture:
                 omitted_bytes=self._omitted_bytes,
                 omitted_lines=self._omitted_lines,
                 total_bytes=self._total,
+                total_lines=self._errors.lines,
+                error_lines=errors,
+                error_lines_total=errors_total,
             )
 

@@ -1,24 +1,20 @@
-"""The command line: ``lognotify [OPTIONS] -- COMMAND [ARGS...]``; ``main(argv) -> int``."""
+"""The command line: ``lognotify [OPTIONS] -- COMMAND [ARGS...]``; ``main(argv) -> int``.
+
+Also ``lognotify --test-email`` and ``lognotify watch`` (see ``lognotify.watcher``). Settings
+are read once, here; a malformed one is one line and exit 2 before anything starts.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 
-from lognotify import __version__
-from lognotify.capture import STDERR, Capture
+from lognotify import exits
+from lognotify.console import Console
 from lognotify.errors import ConfigError
-from lognotify.notify import notify, say, should_notify
-from lognotify.result import RunResult, signal_name
-from lognotify.runner import FORWARDED, run_command
-from lognotify.settings import (
-    FLAGS,
-    NOTIFY_CHOICES,
-    SECURITY_CHOICES,
-    load_settings,
-    unknown_env,
-)
+from lognotify.run import signals
+from lognotify.settings import load_settings, unknown_env
+from lognotify.settings.table import SPECS, flag_arguments
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,9 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import NoReturn
 
-    from lognotify.settings import Settings
+    from typing import Any
 
-CONFIG_ERROR_EXIT = 2
+    from lognotify.settings.model import Settings
 
 EPILOG = """\
 examples:
@@ -36,79 +32,16 @@ examples:
       run sync.sh; if it fails, mail its output to $LOGNOTIFY_TO
   lognotify --to ops@example.com --smtp-host smtp.example.com --timeout 30m -- pg_dump mydb
   lognotify --dry-run -- sh -c 'echo oops; exit 3'
-      run the command, then print the report it would have mailed
+      run the command, then print the report it would have mailed (--dry-run=mime: as sent)
   lognotify --test-email --to ops@example.com --smtp-host smtp.example.com
       send a sample report to check the mail settings (exit 0 when the server accepted it)
+  lognotify watch --namespace batch
+      report, from outside, the Jobs of a cluster that fail (see lognotify watch --help)
 
 Every option can also be set as LOGNOTIFY_<NAME> in the environment (or LOGNOTIFY_<NAME>_FILE,
 naming a file that holds the value). Exit status: the command's own; 128+N when killed by
 signal N; 124 after --timeout; 127 command not found; 126 not executable; 2 bad settings.
 """
-
-_HELP = {
-    "to": ("ADDR", "recipient(s), comma-separated; repeatable"),
-    "sender": ("ADDR", "From address (default lognotify@<hostname>)"),
-    "smtp_host": ("HOST", "SMTP server; without one the report is written to the outbox"),
-    "smtp_port": ("PORT", "SMTP port (default 587 starttls, 465 ssl, 25 none)"),
-    "smtp_security": ("MODE", f"{', '.join(SECURITY_CHOICES)} (default starttls)"),
-    "smtp_user": ("USER", "SMTP user"),
-    "smtp_password": ("FILE", "file holding the SMTP password"),
-    "smtp_ca_file": ("PEM", "CA bundle to verify the server (default: system trust store)"),
-    "smtp_timeout": ("SECONDS", "timeout per SMTP attempt (default 10)"),
-    "delivery_timeout": ("SECONDS", "time for all delivery attempts together (default 60)"),
-    "notify_on": ("WHEN", f"{', '.join(NOTIFY_CHOICES)} (default failure)"),
-    "job_name": ("NAME", "job name (default: the CronJob's name, else the command's)"),
-    "subject": ("TEMPLATE", "subject line, a Jinja template string"),
-    "template_dir": ("DIR", "directory with subject.txt.j2, body.txt.j2, body.html.j2"),
-    "max_bytes": ("BYTES", "output kept for the report: head and tail (default 1048576)"),
-    "outbox": ("DIR", "directory for .eml files (default $TMPDIR/lognotify-outbox)"),
-    "redact": ("REGEX", "also redact what this regular expression matches; repeatable"),
-    "timeout": ("SECONDS", "stop the command after this long (exit 124)"),
-    "kill_grace": ("SECONDS", "SIGKILL what is left this long after SIGTERM (default 10)"),
-}
-_REPEATABLE = {"to", "redact"}
-
-
-def _parser() -> argparse.ArgumentParser:
-    # argparse (and the shutil and gettext it pulls in) is a third of our start-up time:
-    # built only when there are options to parse; `lognotify -- CMD` never needs it.
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            say(f"{message} (see lognotify --help)")
-            raise SystemExit(CONFIG_ERROR_EXIT)
-
-    parser = Parser(
-        prog="lognotify",
-        allow_abbrev=False,  # `--time 1` or `--smtp-password X` must not pass for another flag
-        usage="lognotify [OPTIONS] -- COMMAND [ARGS...]",
-        description="Run COMMAND as if lognotify were not there; mail its output when it fails.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    settings = parser.add_argument_group("settings (each also LOGNOTIFY_<NAME>)")
-    for keyword, flag in FLAGS.items():
-        metavar, text = _HELP[keyword]
-        settings.add_argument(
-            flag,
-            dest=keyword,
-            metavar=metavar,
-            help=text,
-            action="append" if keyword in _REPEATABLE else "store",
-        )
-    modes = parser.add_argument_group("modes")
-    modes.add_argument(
-        "--test-email", action="store_true", help="send a sample report and exit 0 or 1"
-    )
-    modes.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the report after the command's output instead of sending it",
-    )
-    modes.add_argument("--version", action="version", version=f"lognotify {__version__}")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    return parser
 
 
 def run() -> NoReturn:
@@ -120,7 +53,7 @@ def run() -> NoReturn:
     os._exit(status)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     """Run lognotify with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     # From here to the end, the signals the runner passes on to the command are never left to
     # their default action (death, and a lost report). Before the command starts they are held
@@ -128,78 +61,151 @@ def main(argv: Sequence[str] | None = None) -> int:
     # mail, a Ctrl-C) they are held until the report is out, and the command's status stands.
     # Delivery is bounded by delivery_timeout, and the kubelet's SIGKILL by the grace period.
     _open_std_fds()
+    console = console or Console()
     held: list[int] = []
-    saved = _hold_signals(held)
+    saved = signals.install(signals.FORWARDED, lambda signum, frame: held.append(signum))
     try:
-        status, ran = _main(list(sys.argv[1:] if argv is None else argv), held)
+        status, ran = _main(list(sys.argv[1:] if argv is None else argv), held, console)
     finally:
-        _restore_signals(saved)
+        saved.restore()
     if held and ran:
-        names = ", ".join(sorted({signal_name(signum) for signum in held}))
-        say(f"{names} arrived after the command had ended; it was held until the report was done")
+        names = ", ".join(sorted({signals.name(signum) for signum in held}))
+        console.say(f"{names} arrived after the command had ended; it was held until the "
+                    "report was done")  # fmt: skip
     elif held:  # no command ran to pass them on to: end as they asked, without a traceback
-        return 128 + held[0]
+        return exits.for_signal(held[0])
     return status
 
 
-def _main(argv: list[str], held: list[int]) -> tuple[int, bool]:
+def _main(argv: list[str], held: list[int], console: Console) -> tuple[int, bool]:
     """What ``main`` does; and whether a command was run."""
-    separated = "--" in argv
-    if separated:
-        split = argv.index("--")
-        options, command = argv[:split], argv[split + 1 :]
-    else:
-        options, command = argv, []
-    overrides: dict[str, object] = {}
-    test_email = dry_run = False
-    if options:
-        if any(word.split("=", 1)[0] == "--smtp-password" for word in options):
-            # Never echo what follows it: it is a password, given where a file was expected.
-            say("--smtp-password: no such flag; the password is read from a file "
-                "(--smtp-password-file FILE) or from LOGNOTIFY_SMTP_PASSWORD")
-            return CONFIG_ERROR_EXIT, False
-        args = _parser().parse_args(options)
-        if args.command:  # `lognotify --dry-run echo -- hi`: the `--` was the command's own
-            command = args.command + (["--"] if separated else []) + command
-        overrides = {keyword: getattr(args, keyword) for keyword in FLAGS}
-        test_email, dry_run = args.test_email, args.dry_run
-    try:
-        settings = load_settings(overrides, origin="flag")
-    except ConfigError as exc:
-        say(str(exc))
-        return CONFIG_ERROR_EXIT, False
-    for warning in unknown_env():
-        say(warning)
-    if test_email:
-        if command:
-            say("--test-email takes no command")
-            return CONFIG_ERROR_EXIT, False
-        return _test_email(settings, dry_run=dry_run), False
-    if not command:
-        say("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see lognotify --help)")
-        return CONFIG_ERROR_EXIT, False
+    if argv[:1] == ["watch"]:
+        from lognotify.watcher import watch_main
 
+        return watch_main(argv[1:], console), False
+    options, command = _split(argv)
+    try:
+        args = _parse(options, command)
+        settings = _settings(args)
+    except ConfigError as exc:
+        console.warn(str(exc))
+        return exits.CONFIG_ERROR, False
+    for warning in unknown_env():
+        console.warn(warning)
+    if args.get("test_email"):
+        if command or args.get("command"):
+            console.warn("--test-email takes no command")
+            return exits.CONFIG_ERROR, False
+        from lognotify.testmail import test_email
+
+        return test_email(settings, console, dry_run=args.get("dry_run")), False
+    command = [*args.get("command", []), *command]
+    if not command:
+        console.warn("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see --help)")
+        return exits.CONFIG_ERROR, False
+    _warn_about_sender(settings, console, dry_run=bool(args.get("dry_run")))
+    return _run(command, settings, console, held, dry_run=args.get("dry_run")), True
+
+
+def _split(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" not in argv:
+        return argv, []
+    split = argv.index("--")
+    return argv[:split], argv[split + 1 :]
+
+
+def _parse(options: list[str], command: list[str]) -> dict[str, Any]:
+    """The flags given, as keyword: value (and the modes); a ConfigError for a bad one."""
+    if not options:
+        return {}
+    if any(word.split("=", 1)[0] == "--smtp-password" for word in options):
+        # Never echo what follows it: it is a password, given where a file was expected.
+        raise ConfigError("--smtp-password: no such flag; the password is read from a file "
+                          "(--smtp-password-file FILE) or from LOGNOTIFY_SMTP_PASSWORD")  # fmt: skip
+    dry_run = None
+    for index, word in enumerate(options):
+        if word == "--dry-run" or word.startswith("--dry-run="):
+            dry_run = word.partition("=")[2] or "text"
+            if dry_run not in ("text", "mime"):
+                raise ConfigError(f"--dry-run: expected text or mime, got {dry_run!r}")
+            options = [*options[:index], "--dry-run", *options[index + 1 :]]
+    parsed = vars(_parser().parse_args(options))
+    if parsed.get("command") and command:  # `lognotify --dry-run echo -- hi`: its own `--`
+        parsed["command"] = [*parsed["command"], "--"]
+    parsed["dry_run"] = dry_run
+    return parsed
+
+
+def _settings(args: dict[str, Any]) -> Settings:
+    overrides = {spec.keyword: args.get(spec.keyword) for spec in SPECS if spec.scope in ("all", "cli")}
+    settings = load_settings(overrides, origin="flag", scopes=("all", "cli", "env"))
+    if settings.subject is not None or settings.template_dir:
+        from lognotify.report.templates import check  # Jinja only when there is one to check
+
+        check(settings.subject, settings.template_dir)
+    return settings
+
+
+def _warn_about_sender(settings: Settings, console: Console, *, dry_run: bool) -> None:
+    host = os.uname().nodename
+    if settings.smtp.host and not settings.sender_given and "." not in host and not dry_run:
+        console.warn(f"the From address {settings.sender} has no domain, and many servers "
+                     "refuse it; set LOGNOTIFY_FROM (--from) to an address they take")  # fmt: skip
+
+
+def _run(
+    command: list[str], settings: Settings, console: Console, held: list[int], *,
+    dry_run: object,
+) -> int:  # fmt: skip
+    from lognotify.capture import Capture
+    from lognotify.errorlines import ErrorRule
+    from lognotify.notify import notify
+    from lognotify.run.runner import run_command
+
+    if not settings.passthrough:
+        console.quiet = True  # under cron: nothing printed for a run that was reported
+    rule = ErrorRule(settings.error_patterns)
     _flush_std_streams()
-    result = run_command(
-        command,
-        Capture(settings.max_bytes),
-        timeout=settings.timeout,
-        kill_grace=settings.kill_grace,
-        early=held,
-    )
+    ran = run_command(command, Capture(settings.max_bytes, rule=rule), timeout=settings.timeout,
+                      kill_grace=settings.kill_grace, passthrough=settings.passthrough,
+                      early=held, say=console.warn)  # fmt: skip
+    console.after_output(ran.mid_line)
+    result = ran.result
     if result.note:
-        say(result.note)
-    if result.timed_out:
-        say(result.reason)
-    if dry_run:
-        if should_notify(settings.notify_on, result):
-            notify(result, settings, dry_run=sys.stdout.buffer)
-        else:
-            say(f"no report: the run {'failed' if result.failed else 'succeeded'} "
-                f"and notify_on is {settings.notify_on}")
-    elif should_notify(settings.notify_on, result):
-        notify(result, settings)
-    return result.exit_code, True
+        console.say(result.note)
+    if result.reason.code in ("timeout", "terminated"):
+        console.say(f"the command was {result.reason.sentence}")
+    notify(result, settings, console, rule=rule, dry_run=dry_run if isinstance(dry_run, str) else None)
+    return result.exit_code
+
+
+def _parser() -> argparse.ArgumentParser:
+    # argparse (and the shutil and gettext it pulls in) is a third of our start-up time:
+    # built only when there are options to parse; `lognotify -- CMD` never needs it.
+    import argparse
+
+    from lognotify import __version__
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise ConfigError(f"{message} (see lognotify --help)")
+
+    parser = Parser(prog="lognotify", allow_abbrev=False, epilog=EPILOG,
+                    usage="lognotify [OPTIONS] -- COMMAND [ARGS...]",
+                    description="Run COMMAND as if lognotify were not there; mail its output "
+                    "when it fails.", formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    group = parser.add_argument_group("settings (each also LOGNOTIFY_<NAME>)")
+    for flag, _, arguments in flag_arguments("all", "cli"):
+        group.add_argument(flag, **arguments)
+    modes = parser.add_argument_group("modes")
+    modes.add_argument("--test-email", action="store_true",
+                       help="send a sample report and exit 0 or 1")  # fmt: skip
+    modes.add_argument("--dry-run", action="store_true",
+                       help="print the report after the command's output instead of sending it "
+                       "(--dry-run=mime: the message exactly as it would be sent)")  # fmt: skip
+    modes.add_argument("--version", action="version", version=f"lognotify {__version__}")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
 
 
 def _open_std_fds() -> None:
@@ -222,45 +228,3 @@ def _flush_std_streams() -> None:
                 stream.flush()
         except (OSError, ValueError):
             pass  # a closed or full stdout must not change the command's status
-
-
-def _hold_signals(held: list[int]) -> dict[int, object]:
-    import signal
-
-    def hold(signum: int, frame: object) -> None:
-        held.append(signum)
-
-    saved: dict[int, object] = {}
-    for signum in FORWARDED:
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored stays ignored
-            saved[signum] = signal.signal(signum, hold)
-    return saved
-
-
-def _restore_signals(saved: dict[int, object]) -> None:
-    import signal
-
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)  # type: ignore[arg-type]
-
-
-def _test_email(settings: Settings, *, dry_run: bool = False) -> int:
-    now = time.time()
-    sample = Capture()
-    sample.append(b"This is what the output of a job looks like in a report.\n")
-    sample.append(b"An error line written to stderr is highlighted.\n", STDERR)
-    result = RunResult(
-        mode="test",
-        command="lognotify --test-email",
-        program="lognotify-test",
-        exit_code=0,
-        started=now,
-        ended=now,
-        output=sample.snapshot(),
-    )
-    if dry_run:  # show the sample, send nothing
-        notify(result, settings, status="test", dry_run=sys.stdout.buffer)
-        return 0
-    outcome = notify(result, settings, status="test")
-    # 0 only when a server took it: written to the outbox, nothing was tested
-    return 0 if outcome is not None and outcome.sent else 1

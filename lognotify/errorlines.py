@@ -29,9 +29,10 @@ out the few other lines whose text could match, which are shown and matched one 
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import deque
-from functools import partial
+from functools import cache, partial
 
 from lognotify.record import Record
 from lognotify.text import LINE_CHARS, readable_line
@@ -156,7 +157,7 @@ def _compile(pattern: str) -> Any:
     options.log_errors = False
     options.encoding = re2.Options.Encoding.LATIN1  # bytes: any byte can be matched
     options.never_capture = True
-    options.max_mem = 64 << 20  # a ceiling: the automaton's cache grows as the text needs it
+    options.max_mem = 8 << 20  # RE2's default: its automata's caches stay within it
     return re2.compile(pattern.encode("utf-8", "surrogatepass"), options)
 
 
@@ -226,7 +227,7 @@ class ErrorLines:
         self._rule, self._first, self._total, self._lines = rule or _DEFAULT, first, 0, 0
         self._firsts: list[Kept] = []
         self._lasts: deque[Kept] = deque(maxlen=last)
-        self._batch, self._batch_marks = bytearray(), [(0, 1)]  # (offset, stream) it begins at
+        self._batch, self._batch_marks = bytearray(), [(0, 1)]  # (offset, stream) from which on
         self._carry, self._carry_size, self._carry_stream = bytearray(), 0, 1  # a line going on
         self._marks: Sequence[tuple[int, int]] = ()  # those of the buffer being scanned
         self._at = self._at_line = 0  # a position in it, and how many lines ended before it
@@ -243,7 +244,9 @@ class ErrorLines:
             self._flush()
             self._scan(data, ((0, stream),))
         elif data:
-            if self._batch_marks[-1][1] != stream:
+            if not self._batch:
+                self._batch_marks[:] = [(0, stream)]
+            elif self._batch_marks[-1][1] != stream:
                 self._batch_marks.append((len(self._batch), stream))
             self._batch += data
             if len(self._batch) >= BATCH:
@@ -268,7 +271,6 @@ class ErrorLines:
         if self._batch:
             self._scan(self._batch, self._batch_marks)
             self._batch.clear()  # nothing refers to it: kept lines are copies
-            self._batch_marks[:] = [(0, self._batch_marks[-1][1])]
 
     def _scan(self, data: bytes | bytearray, marks: Sequence[tuple[int, int]]) -> None:
         self._marks, start = marks, 0
@@ -306,6 +308,7 @@ class ErrorLines:
         extra = bool(self._rule.extra_patterns)
         one = self._marks[0][1] if len(self._marks) == 1 else 0  # the stream, when only one
         firsts, lasts, first, after = self._firsts, self._lasts, self._first, -1
+        slow, since = 0, pos  # lines shown one by one, since where
         while pos < end:
             stop = _short_lines(data, pos, end)  # a line cut when shown is looked at alone
             while pos < stop and (found := search(data, pos, stop)[0])[0] >= 0:
@@ -315,6 +318,11 @@ class ErrorLines:
                 if data[to - 1] != 10 or (extra and whole < 0):
                     start = max(data.rfind(b"\n", pos, at) + 1, pos)  # may look like an error
                     pos = self._line(data, start, data.find(b"\n", at, stop))
+                    slow += 1
+                    if slow == 64:  # many: if escape codes are the cause, drop them at once
+                        if pos - since < 64 * 512:
+                            pos = self._without_escapes(data, pos, end)
+                        slow, since = 0, pos
                 elif whole >= 0:
                     pos = self._run(data, at, whole)
                 else:  # one error line that shows as it is: the common case, kept short
@@ -323,7 +331,28 @@ class ErrorLines:
                     self._total += 1
                     line = (self._at_line, bytes(data[at : to - 1]), one or self._stream(at))
                     (firsts if len(firsts) < first else lasts).append(line)
-            pos = self._line(data, stop, data.find(b"\n", stop, end)) if stop < end else end
+            if pos <= stop < end:
+                pos = self._line(data, stop, data.find(b"\n", stop, end))
+            elif stop == end:
+                pos = end
+
+    def _without_escapes(self, data: bytes | bytearray, pos: int, end: int) -> int:
+        """Looks at data[pos:end] with its escape codes dropped, a block at a time, where that
+        shows every line as it is shown (escape codes dropped once, from its first KEEP bytes).
+        Returns where it stopped."""
+        while len(self._marks) == 1 and data.find(b"\x1b", pos, end) >= 0:
+            cut = data.find(b"\n", min(pos + BATCH, end) - 1, end) + 1
+            if _short_lines(data, pos, cut, KEEP) < cut:
+                break
+            text = _escapes().sub(b"", memoryview(data)[pos:cut])
+            if b"\x1b" in text:  # dropping one made another, which is shown, not dropped
+                break
+            self._at_line += data.count(b"\n", self._at, pos)
+            self._at = 0
+            self._lines_in(text, 0, len(text))
+            self._at_line += text.count(b"\n", self._at, len(text))
+            self._at = pos = cut
+        return pos
 
     def _run(self, data: bytes | bytearray, at: int, to: int) -> int:
         """data[at:to]: error lines that show as they are. Returns ``to``."""
@@ -370,12 +399,18 @@ class ErrorLines:
         return marks[0][1] if len(marks) == 1 else marks[bisect_right(marks, (pos, 3)) - 1][1]
 
 
-def _short_lines(data: bytes | bytearray, pos: int, end: int) -> int:
-    """Where the first line of data[pos:end] longer than LINE_CHARS bytes starts, or end
+def _short_lines(data: bytes | bytearray, pos: int, end: int, longest: int = LINE_CHARS) -> int:
+    """Where the first line of data[pos:end] longer than ``longest`` bytes starts, or end
     (just past the buffer's last newline, so a window may run past it)."""
-    find, window = data.rfind, LINE_CHARS + 1
+    find, window = data.rfind, longest + 1
     while pos < end:
         if (newline := find(b"\n", pos, pos + window)) < 0:
             return pos
         pos = newline + 1
     return end
+
+
+@cache
+def _escapes() -> re.Pattern[bytes]:
+    """``text.readable_line``'s escape codes, as bytes, and never across a line's end."""
+    return re.compile(_ESC.encode())

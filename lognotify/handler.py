@@ -6,11 +6,14 @@ import logging
 import sys
 
 from lognotify.capture import Capture
-from lognotify.settings import DEFAULT_MAX_BYTES, parse_size
+from lognotify.run.signals import critical
+from lognotify.settings.parsers import size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
+
+DEFAULT_MAX_BYTES = 1 << 20
 
 
 class TeeHandler(logging.Handler):
@@ -37,10 +40,19 @@ class TeeHandler(logging.Handler):
         self.stream = stream
         if capture is None:
             # dictConfig passes what the file says: 65536, or "64K" as LOGNOTIFY_MAX_BYTES takes it
-            capture = Capture(parse_size(max_bytes, "max_bytes"))
+            capture = Capture(size(max_bytes, "max_bytes"))
         self.capture = capture
         self.echo = echo
         self.error_seen = False
+        # With the block's output captured at the descriptors, an echoed record reaches the
+        # capture through stdout: put into it here as well, it would be there twice.
+        self.capture_echoed = True
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """As logging's, but never cut short by a raising signal handler while it holds this
+        handler's lock (the library's SIGTERM would otherwise leave it held for ever)."""
+        with critical:
+            return bool(super().handle(record))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Format ``record`` once; put it in the capture, then write it to the stream.
@@ -55,9 +67,11 @@ class TeeHandler(logging.Handler):
             line = self.format(record) + "\n"
             if record.levelno >= logging.ERROR:
                 self.error_seen = True
-            self.capture.append(line.encode("utf-8", "backslashreplace"))
             stream = self.stream or sys.stdout
-            if echo and stream is not None:  # sys.stdout is None under pythonw
+            echoing = echo and stream is not None  # sys.stdout is None under pythonw
+            if self.capture_echoed or not echoing:
+                self.capture.append(line.encode("utf-8", "backslashreplace"))
+            if echoing:
                 stream.write(line)
                 stream.flush()
         except RecursionError:

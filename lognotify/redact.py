@@ -8,7 +8,6 @@ terminal shows it (escape sequences and control characters dropped). No match ta
 
 from __future__ import annotations
 
-import html
 import re
 from bisect import bisect_right
 from functools import lru_cache
@@ -67,9 +66,10 @@ _URL_PASSWORD = rb"://[^\s:/?#]*:([^\s/?#]+)@"
 # each branch starts with its own byte and each repeated class is followed by a disjoint one.
 _ESCAPE = rb"\x1b(?:[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\[[0-?]*[ -/]*[@-~]|[ -/]*[0-~])?"
 _DROP = re.compile(_ESCAPE + rb"|\xc2[\x80-\x9f]|[\0-\x08\x0b-\x1f\x7f]")
-_ESCAPES, _C1 = re.compile(_ESCAPE), re.compile(rb"\xc2[\x80-\x9f]")
+_ESC, _C1 = re.compile(_ESCAPE), re.compile(rb"\xc2[\x80-\x9f]")
 _C0 = bytes(range(9)) + bytes(range(11, 32)) + b"\x7f"
-_MARKUP = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+_HTML_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+_JINJA_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 
 
 def secret_values(environ: Mapping[str, str]) -> list[str]:
@@ -106,7 +106,8 @@ class Redactor:
             for piece in secret.split("\n") if "\n" in secret else [secret]:
                 piece = piece.removesuffix("\r") if "\n" in secret else piece  # noqa: PLW2901
                 if len(piece) >= MIN_SECRET or (short and piece):
-                    for form in {piece, html.escape(piece), piece.translate(_MARKUP)}:
+                    escaped = (piece.translate(_HTML_ESCAPE), piece.translate(_JINJA_ESCAPE))
+                    for form in {piece, *escaped}:  # as it reads in the HTML part too
                         data = _encode(form)[0]  # and as it reads without control characters
                         for each in {data, _DROP.sub(b"", data)}:
                             if len(each) >= MIN_SECRET or (short and each):
@@ -140,20 +141,20 @@ class Redactor:
                 after = REDACTED + after[size:]
         return before, after
 
-    def _once(self, data: bytes) -> tuple[bytes, list[int]]:
+    def _once(self, data: bytes, keys: bool = True) -> tuple[bytes, list[int]]:
         if (readable := _readable(data)) is data:
-            return _replace(data, self._spans(data))
-        # What a terminal shows, and what is there as it is on the lines where the two differ
+            return _replace(data, self._spans(data, keys))
         raw, lines = data.split(b"\n"), readable.split(b"\n")
         starts = list(map(add, accumulate(map(len, raw), initial=0), count()))  # all in C
         dirty = list(compress(count(), map(ne, map(len, raw), map(len, lines))))
-        part = [raw[n] for n in dirty]
-        spans = [*_where(lines, self._spans(readable), starts, raw)]
-        spans += _where(part, self._spans(b"\n".join(part)), [starts[n] for n in dirty])
+        part = [raw[n] for n in dirty]  # the lines a terminal shows otherwise, as they are
+        spans = [*_where(lines, self._spans(readable, keys), starts, raw)]  # as a terminal shows
+        there = self._spans(b"\n".join(part), keys=False)  # no context for a private key
+        spans += _where(part, there, [starts[n] for n in dirty])
         return _replace(data, spans)
 
-    def _spans(self, data: bytes) -> list[tuple[int, int]]:
-        rules = (rule for group in self._rules for rule in _present(*group, data))
+    def _spans(self, data: bytes, keys: bool) -> list[tuple[int, int]]:
+        rules = (r for group in self._rules for r in _present(*group, data) if keys or not r.keys)
         return [span for rule in rules for span in rule.spans(data)]
 
     def bytes(self, data: bytes) -> bytes:
@@ -167,7 +168,7 @@ class Redactor:
         changed = sorted(set(accumulate(redacted.count(b"\n", a, b) for a, b in steps)))
         for _ in range(8):  # until nothing changes (each round leaves fewer bytes unredacted)
             part = b"\n".join(lines[number] for number in changed)
-            if (again := self._once(part)[0]) == part:
+            if (again := self._once(part, keys=False)[0]) == part:
                 break
             for number, line in zip(changed, again.split(b"\n"), strict=True):
                 lines[number] = line
@@ -242,12 +243,10 @@ def _compile(pattern: str | bytes | tuple[bytes, ...], latin1: bool = True) -> A
 
 
 def _readable(data: bytes) -> bytes:
-    # As a terminal shows it, line for line (with no C1, _ESCAPES then _C0 is _DROP, 5x faster)
+    # As a terminal shows it, line for line (with no C1, _ESC then _C0 is _DROP, 5 times faster)
     if b"\xc2" in data and _C1.search(data):
         return _DROP.sub(b"", data)
-    if len(data.translate(None, _C0)) == len(data):
-        return data
-    return _ESCAPES.sub(b"", data).translate(None, _C0)
+    return data if data.translate(None, _C0) == data else _ESC.sub(b"", data).translate(None, _C0)
 
 
 def _where(

@@ -7,7 +7,40 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lognotify.capture import HEAD_SHARE, MAX_MARKS, PENDING_LIMIT, STDERR, STDOUT, Capture
+from lognotify.capture import (
+    HEAD_SHARE,
+    MAX_MARKS,
+    PARTIAL_LIMIT,
+    PENDING_LIMIT,
+    STDERR,
+    STDOUT,
+    Capture,
+)
+
+
+def assembled(parts: list[tuple[bytes, int]]) -> tuple[bytes, bytes]:
+    """What the capture stores, in its order, and the stream of each byte: each stream's lines
+    whole (a line is held until its newline, or PARTIAL_LIMIT bytes), the rest at the end."""
+    stored, owners = bytearray(), bytearray()
+    partial = {STDOUT: b"", STDERR: b""}
+
+    def put(data: bytes, stream: int) -> None:
+        stored.extend(data)
+        owners.extend(bytes([stream]) * len(data))
+
+    for data, stream in parts:
+        end = data.rfind(b"\n") + 1
+        if not end:
+            partial[stream] += data
+            if len(partial[stream]) >= PARTIAL_LIMIT:
+                put(partial[stream], stream)
+                partial[stream] = b""
+            continue
+        put(partial[stream] + data[:end], stream)
+        partial[stream] = data[end:]
+    for stream in (STDOUT, STDERR):
+        put(partial[stream], stream)
+    return bytes(stored), bytes(owners)
 
 chunks = st.lists(
     st.tuples(st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")), st.sampled_from([STDOUT, STDERR])),
@@ -21,10 +54,9 @@ def test_head_and_tail_are_the_first_and_last_bytes_and_the_rest_is_counted(
     max_bytes: int, parts: list[tuple[bytes, int]]
 ) -> None:
     capture = Capture(max_bytes)
-    everything = b""
     for data, stream in parts:
         capture.append(data, stream)
-        everything += data
+    everything, _ = assembled(parts)
     snap = capture.snapshot()
     head_limit = int(max_bytes * HEAD_SHARE)
     tail_limit = max_bytes - head_limit
@@ -44,10 +76,9 @@ def test_head_and_tail_are_the_first_and_last_bytes_and_the_rest_is_counted(
 @given(parts=chunks)
 def test_each_byte_remembers_its_stream(parts: list[tuple[bytes, int]]) -> None:
     capture = Capture(1000)
-    owners = b""
     for data, stream in parts:
         capture.append(data, stream)
-        owners += bytes([stream]) * len(data)
+    _, owners = assembled(parts)
     snap = capture.snapshot()
 
     def expand(part: bytes, marks: tuple[tuple[int, int], ...]) -> bytes:
@@ -134,3 +165,27 @@ def test_gathered_small_appends_and_big_ones_keep_their_order(
     assert snap.tail == (everything[len(everything) - len(snap.tail) :] if snap.tail else b"")
     omitted = everything[len(snap.head) : len(everything) - len(snap.tail)]
     assert (snap.omitted_bytes, snap.omitted_lines) == (len(omitted), omitted.count(b"\n"))
+
+
+def test_a_line_written_in_pieces_is_kept_whole_with_its_own_stream() -> None:
+    capture = Capture(1 << 20)
+    capture.append(b"progress: 10%", STDOUT)
+    capture.append(b"warning: disk slow\n", STDERR)  # arrives while stdout is mid-line
+    capture.append(b" 100% done\n", STDOUT)
+    snap = capture.snapshot()
+    assert snap.data == b"warning: disk slow\nprogress: 10% 100% done\n"
+    assert snap.head_marks == ((0, STDERR), (19, STDOUT))
+    assert snap.total_lines == 2
+
+
+def test_error_lines_of_the_whole_output_are_kept_with_their_numbers() -> None:
+    capture = Capture(2000)
+    for number in range(1, 5001):
+        text = b"FATAL: out of disk" if number % 997 == 0 else b"INFO processed row %d" % number
+        capture.append(text + b"\n", STDERR if number % 997 == 0 else STDOUT)
+    snap = capture.snapshot()
+    assert snap.omitted_lines > 4000
+    assert [(line.number, line.stream) for line in snap.error_lines] == [
+        (997 * k, "stderr") for k in range(1, 6)
+    ]
+    assert snap.error_lines_total == 5 and snap.total_lines == 5000

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from helpers import own_lines, printed_report
 from smtp_servers import ALWAYS, BaseSMTPServer, ScriptedServer, Sink
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,7 +36,8 @@ def closed_port() -> int:
 
 
 def smtp_env(server: BaseSMTPServer | None = None, **extra: str) -> dict[str, str]:
-    env = {"LOGNOTIFY_TO": TO, "LOGNOTIFY_SMTP_SECURITY": "none", "LOGNOTIFY_JOB_NAME": "sync"}
+    env = {"LOGNOTIFY_TO": TO, "LOGNOTIFY_SMTP_SECURITY": "none", "LOGNOTIFY_JOB_NAME": "sync",
+           "LOGNOTIFY_FROM": "lognotify@example.com"}  # fmt: skip
     if server is not None:
         env.update(LOGNOTIFY_SMTP_HOST=server.host, LOGNOTIFY_SMTP_PORT=str(server.port))
     env.update(extra)
@@ -53,8 +55,13 @@ class Run:
 
     @property
     def own_lines(self) -> list[str]:
-        """lognotify's own messages on stderr."""
-        return [line for line in self.stderr.splitlines() if line.startswith("lognotify:")]
+        """lognotify's own messages on stderr (a report printed there not counted)."""
+        return own_lines(self.stderr)
+
+    @property
+    def printed_report(self) -> str | None:
+        """The report's text printed on stderr because no server took it, if any."""
+        return printed_report(self.stderr)
 
 
 Lognotify = Callable[..., Run]
@@ -178,7 +185,11 @@ def test_connection_refused_keeps_the_status_ends_in_time_and_saves_the_report(
     assert run.stdout == b"working\n"
     assert run.elapsed < 3 + 3  # delivery_timeout, plus start-up and margin
     (line,) = run.own_lines
-    assert run.stderr == line + "\n"
+    # the one line, then the report's text, kept in the logs when the outbox dies with the pod
+    assert run.stderr.startswith(line + "\nlognotify: report follows\n")
+    assert run.stderr.endswith("lognotify: end of report\n")
+    assert (run.printed_report or "").startswith("The job sync failed: exited with status 7.")
+    assert "working" in (run.printed_report or "")
     assert "connection refused" in line
     (saved,) = eml_files(outbox)
     assert str(saved) in line

@@ -87,4 +87,4 @@ def test_process_flags(tmp_path: Path) -> None:
     done = run(["--timeout", "0.5", "--kill-grace", "0", "--outbox", str(outbox), "--", "sleep", "30"], clean_env())
     assert done.returncode == 124
     (message,) = outbox_messages(outbox)
-    assert "timeout of 0.5s" in text_body(message)
+    assert "stopped by --timeout after 0.5 s" in text_body(message)

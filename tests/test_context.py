@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from helpers import own_lines
 from smtp_servers import BaseSMTPServer, ScriptedServer, Sink, wait_until
 
 from lognotify import capture_and_notify
@@ -125,7 +126,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 10) ->
 
 
 def lognotify_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("lognotify:")]
+    return own_lines(stderr)
 
 
 def closed_port() -> int:

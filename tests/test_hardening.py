@@ -79,15 +79,32 @@ def test_a_broken_template_dir_still_sends_the_built_in_report(
 ) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
-    (templates / "body.txt.j2").write_text("{{ job | no_such_filter }}")
+    # it compiles (so the job was started), and fails only as it renders
+    (templates / "body.txt.j2").write_text("{{ job.no_such_field.deeper }}")
     (templates / "subject.txt.j2").write_text("custom {{ job }}")
     done = run(["--template-dir", str(templates), "--job-name", "etl", "--", "false"], env)
     assert done.returncode == 1
     _, message = only_message(outbox)
     assert message["Subject"] == "custom etl"  # type: ignore[index]
     text = text_body(message)  # type: ignore[arg-type]
-    assert "The job etl failed" in text
-    assert "body.txt.j2: TemplateAssertionError" in text and "no_such_filter" in text
+    assert "The job etl failed" in text or "etl" in text.splitlines()[0]
+    assert "body.txt.j2: UndefinedError" in text and "no_such_field" in text
+
+
+def test_a_template_that_cannot_compile_is_a_configuration_error_before_the_job(
+    tmp_path: Path, env: dict[str, str], outbox: Path
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "body.html.j2").write_text("<p>\n{{ job | no_such_filter }}</p>")
+    marker = tmp_path / "ran"
+    done = run(["--template-dir", str(templates), "--", "touch", str(marker)], env)
+    assert done.returncode == 2 and not marker.exists()
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith("lognotify: ") and "body.html.j2: line 2" in line and "no_such_filter" in line
+    subject = run(["--subject", "{{ nope", "--", "touch", str(marker)], env)
+    assert subject.returncode == 2 and not marker.exists()
+    assert "LOGNOTIFY_SUBJECT" in subject.stderr.decode() and "line 1" in subject.stderr.decode()
 
 
 # --- malformed settings (case 12) ----------------------------------------------------------

@@ -69,6 +69,11 @@ class Pump:
         return False
 
     @property
+    def running(self) -> bool:
+        """Whether the pump's thread has not ended yet."""
+        return self._running.locked()
+
+    @property
     def source_left_open(self) -> int | None:
         """The source, when the pump ended before its end of file (after stop())."""
         return None if self.eof or self.closed else self.source

@@ -253,5 +253,5 @@ class Stream:
         """Cut the connection (a thread reading it gets an error, or the end)."""
         try:
             self._response.shutdown()
-        except (AttributeError, OSError):  # urllib3 before 2.3 cannot; closing is enough
-            self._response.close()
+        except (AttributeError, OSError, RuntimeError, ValueError):
+            self._response.close()  # urllib3 before 2.3 cannot, nor a released connection

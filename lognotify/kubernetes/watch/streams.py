@@ -182,9 +182,14 @@ class Reader:
     def _watch(self) -> None:
         seconds = random.randint(*WATCH_SECONDS)
         version = self.version or ""
-        self._stream = self.api.watch(self.kind, self.namespace, self.selector, version, seconds)
+        stream = self._stream = self.api.watch(
+            self.kind, self.namespace, self.selector, version, seconds
+        )
+        if self.stopping.is_set():  # stop() came while the watch was being opened
+            stream.close()
+            return
         self._recovered()
-        for event in self._stream:
+        for event in stream:
             if self.stopping.is_set():
                 return
             self._event(event)

@@ -1,30 +1,22 @@
-"""Delivery: smtplib under one tenacity policy, and the outbox when there is no server or no luck.
+"""SMTP: one bounded connection per attempt, under the one retry policy.
 
 Only this module talks to the network. The certificate is always verified; credentials only
 travel over TLS; there is no fallback from TLS to plain text; every socket operation has a
 timeout, each attempt ends within ``smtp_timeout`` and all of them within
-``delivery_timeout``. Transient failures (refused or dropped connections, timeouts, 4xx
-replies) are retried with exponential backoff and jitter; permanent ones (5xx, refused
-authentication, an untrusted certificate) are not. The message, and so its Message-ID, is
-the same object in every attempt; recipients that took it are not sent it again.
+``delivery_timeout``. The message, and so its Message-ID, is the same object in every
+attempt; recipients that took it are not sent it again.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import smtplib
 import socket
 import ssl
-import tempfile
 import time
-from pathlib import Path
 
-import tenacity
-
-from lognotify._frozen import Frozen
+from lognotify.delivery import policy
 from lognotify.errors import DeliveryError
-from lognotify.report import file_safe, utc_stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,113 +24,9 @@ if TYPE_CHECKING:
     from email.message import EmailMessage
     from typing import Any
 
-    from lognotify.settings import Settings, SmtpSettings
+    import tenacity
 
-DEFAULT_OUTBOX = "lognotify-outbox"
-_TRANSIENT_ERRNOS = {
-    errno.ECONNREFUSED,
-    errno.ECONNRESET,
-    errno.ECONNABORTED,
-    errno.EPIPE,
-    errno.ETIMEDOUT,
-    errno.EHOSTUNREACH,
-    errno.ENETUNREACH,
-    errno.EAGAIN,
-}
-
-
-class Delivered(Frozen):
-    """What became of a report: sent (after ``attempts``), and/or written to ``outbox``.
-
-    ``destination`` names the recipients the server accepted; ``refused`` the ones it refused
-    while accepting others, each with the server's reason.
-    """
-
-    __slots__ = ("sent", "attempts", "outbox", "error", "destination", "refused")
-    sent: bool
-    attempts: int
-    outbox: str | None
-    error: str | None
-    destination: str
-    refused: tuple[str, ...]
-
-    def __init__(
-        self,
-        *,
-        sent: bool,
-        destination: str,
-        attempts: int = 0,
-        outbox: str | None = None,
-        error: str | None = None,
-        refused: tuple[str, ...] = (),
-    ) -> None:
-        self._init(
-            sent=sent,
-            attempts=attempts,
-            outbox=outbox,
-            error=error,
-            destination=destination,
-            refused=refused,
-        )
-
-    @property
-    def ok(self) -> bool:
-        """True when the report reached its configured destination (a server, or the outbox)."""
-        return self.error is None
-
-    def summary(self) -> str:
-        """One line for stderr, starting ``lognotify:``."""
-        kept = f"; report saved to {self.outbox}" if self.outbox else ""
-        if self.sent:
-            tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
-            refused = f"; refused by the server: {', '.join(self.refused)}" if self.refused else ""
-            return f"lognotify: report sent to {self.destination}{tries}{refused}{kept}"
-        if self.error is None:
-            return f"lognotify: no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}"
-        return f"lognotify: could not send the report: {self.error}{kept}"
-
-
-def deliver(
-    message: EmailMessage,
-    settings: Settings,
-    *,
-    connect: Callable[..., smtplib.SMTP] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Delivered:
-    """Send ``message``; without a host, or failing for good, write it to the outbox.
-
-    Never raises for a delivery problem: the result says what happened.
-    """
-    smtp = settings.smtp
-    if not smtp.host:
-        try:
-            saved = str(write_outbox(message, settings.outbox))
-        except OSError as exc:
-            reason = f"no SMTP host set, and the outbox could not be written: {exc}"
-            return Delivered(sent=False, destination="outbox", error=reason)
-        return Delivered(sent=False, destination="outbox", outbox=saved)
-    destination = ", ".join(settings.to)
-    try:
-        attempts, refused = send(
-            message, smtp, sender=settings.sender, recipients=settings.to, connect=connect, sleep=sleep
-        )
-    except DeliveryError as exc:
-        try:
-            path: str | None = str(write_outbox(message, settings.outbox))
-        except OSError as write_error:
-            path = None
-            exc = DeliveryError(f"{exc}; the outbox could not be written either: {write_error}")
-        return Delivered(sent=False, destination=destination, outbox=path, error=str(exc))
-    accepted = ", ".join(address for address in settings.to if address not in refused)
-    kept = None
-    if refused:  # they will never get it from the server: nothing is lost, it is kept here
-        try:
-            kept = str(write_outbox(message, settings.outbox))
-        except OSError:
-            kept = None
-    return Delivered(
-        sent=True, destination=accepted, attempts=attempts, refused=_refusals(refused), outbox=kept
-    )
+    from lognotify.settings.model import SmtpSettings
 
 
 def send(
@@ -150,6 +38,7 @@ def send(
     connect: Callable[..., smtplib.SMTP] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    on_retry: Callable[[int, BaseException], None] | None = None,
 ) -> tuple[int, dict[str, tuple[int, bytes]]]:
     """Deliver ``message`` to the SMTP server; return how many attempts it took, and the
     recipients the server refused while accepting the others (address: code, reply).
@@ -157,15 +46,7 @@ def send(
     Raises :class:`DeliveryError` with the server's reason when it fails for good.
     """
     deadline = clock() + smtp.delivery_timeout
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_before_delay(smtp.delivery_timeout),
-        # exponential backoff plus up to 1 s of jitter, spelled so that no tenacity version
-        # warns: wait_exponential_jitter deprecates `initial` in 9.x and lacks `multiplier` in 8.x
-        wait=tenacity.wait_exponential(multiplier=0.5, max=10) + tenacity.wait_random(0, 1),
-        retry=tenacity.retry_if_exception(is_transient),
-        sleep=sleep,
-        reraise=True,
-    )
+    retrying = policy.retrying(smtp.delivery_timeout, sleep=sleep, on_retry=on_retry)
     pending = list(recipients)  # who has not taken the message yet
     refused: dict[str, tuple[int, bytes]] = {}  # who refused it for good
 
@@ -191,8 +72,8 @@ def send(
         where = f"{smtp.host}:{smtp.port}"
         attempts = _attempts(retrying)
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-        kind = "transient" if is_transient(exc) else "permanent"
-        raise DeliveryError(f"{where}: {describe(exc)} ({kind}; {tries})") from exc
+        kind = "transient" if policy.is_transient(exc) else "permanent"
+        raise DeliveryError(f"{where}: {policy.describe(exc)} ({kind}; {tries})") from exc
     return _attempts(retrying), refused
 
 
@@ -200,7 +81,7 @@ def _reply(exc: BaseException) -> tuple[int, bytes]:
     if isinstance(exc, smtplib.SMTPResponseException):
         error = exc.smtp_error
         return exc.smtp_code, error.encode() if isinstance(error, str) else error
-    return 0, describe(exc).encode()
+    return 0, policy.describe(exc).encode()
 
 
 def _attempts(retrying: tenacity.Retrying) -> int:
@@ -352,74 +233,3 @@ class _ReplyReader:
 
 class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
     pass
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for a failure worth retrying: the next attempt may well succeed."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return False
-    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-        return True  # the connection dropped during the handshake
-    if isinstance(exc, ssl.SSLError):
-        return False
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        return bool(codes) and all(400 <= code < 500 for code in codes)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return True
-    if isinstance(exc, smtplib.SMTPException):
-        return False
-    if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout, socket.gaierror)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
-
-
-def describe(exc: BaseException) -> str:
-    """The reason, as the server or the system gave it."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verification failed: {exc.verify_message or exc.reason}"
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return f"all recipients refused: {', '.join(_refusals(exc.recipients))}"
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
-        return "timed out waiting for the server's reply"  # not "connection closed": it was not
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return f"timed out ({exc})" if str(exc) else "timed out"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve the host: {exc.strerror or exc}"
-    return str(exc) or type(exc).__name__
-
-
-def _refusals(refused: dict[str, tuple[int, bytes]]) -> tuple[str, ...]:
-    return tuple(
-        f"{address} ({f'{code} ' if code else ''}{_text(reply)})"
-        for address, (code, reply) in refused.items()
-    )
-
-
-def _text(reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    return " ".join(text.split())
-
-
-def write_outbox(message: EmailMessage, directory: str | None = None) -> Path:
-    """Write ``message`` as an ``.eml`` file into the outbox, atomically; return its path."""
-    folder = Path(directory) if directory else Path(tempfile.gettempdir()) / DEFAULT_OUTBOX
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    job = file_safe(str(message["X-Lognotify-Job"] or "job"))
-    path = folder / f"{utc_stamp(time.time())}-{job[:60]}-{os.urandom(4).hex()}.eml"
-    partial = path.with_name(f".{path.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # reports hold logs
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(message.as_bytes())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path

@@ -1,0 +1,98 @@
+"""Delivery: the report to the SMTP server, or to the outbox when there is none or no luck.
+
+``deliver`` never raises for a delivery problem: what it returns says what happened. Only
+``smtp`` talks to the network; ``outbox`` keeps what no server took.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lognotify.delivery.outbox import write_outbox
+from lognotify.errors import DeliveryError
+from lognotify.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import smtplib
+    from collections.abc import Callable
+    from email.message import EmailMessage
+
+    from lognotify.settings.model import Settings
+
+
+class Delivered(Record):
+    """What became of a report: ``sent`` (after ``attempts``), and/or written to ``outbox``.
+
+    ``destination`` names the recipients the server accepted; ``refused`` the ones it refused
+    while accepting others, each with the server's reason.
+    """
+
+    sent: bool
+    destination: str
+    message_id: str = ""
+    attempts: int = 0
+    outbox: str | None = None
+    error: str | None = None
+    refused: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the report reached its configured destination (a server, or the outbox)."""
+        return self.error is None
+
+    def summary(self) -> str:
+        """What became of it, in one line (without the ``lognotify:`` prefix)."""
+        kept = f"; report saved to {self.outbox}" if self.outbox else ""
+        if self.sent:
+            tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
+            refused = f"; refused by the server: {', '.join(self.refused)}" if self.refused else ""
+            return f"report sent to {self.destination}{tries}{refused}{kept}"
+        if self.error is None:
+            return f"no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}"
+        return f"could not send the report: {self.error}{kept}"
+
+
+def deliver(
+    message: EmailMessage,
+    settings: Settings,
+    *,
+    connect: Callable[..., smtplib.SMTP] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[int, BaseException], None] | None = None,
+) -> Delivered:
+    """Send ``message``; without a host, or failing for good, write it to the outbox."""
+    message_id = str(message["Message-ID"] or "")
+    if not settings.smtp.host:
+        try:
+            saved = str(write_outbox(message, settings.outbox))
+        except OSError as exc:
+            reason = f"no SMTP host set, and the outbox could not be written: {exc}"
+            return Delivered(sent=False, destination="outbox", message_id=message_id, error=reason)
+        return Delivered(sent=False, destination="outbox", message_id=message_id, outbox=saved)
+    from lognotify.delivery import smtp
+    from lognotify.delivery.policy import refusals
+
+    destination = ", ".join(settings.to)
+    try:
+        attempts, refused = smtp.send(message, settings.smtp, sender=settings.sender,
+                                      recipients=settings.to, connect=connect, sleep=sleep,
+                                      on_retry=on_retry)  # fmt: skip
+    except DeliveryError as exc:
+        path, error = _keep(message, settings, str(exc))
+        return Delivered(sent=False, destination=destination, message_id=message_id,
+                         outbox=path, error=error)  # fmt: skip
+    accepted = ", ".join(address for address in settings.to if address not in refused)
+    kept = None
+    if refused:  # they will never get it from the server: nothing is lost, it is kept here
+        kept, _ = _keep(message, settings, "")
+    return Delivered(sent=True, destination=accepted, message_id=message_id, attempts=attempts,
+                     refused=refusals(refused), outbox=kept)  # fmt: skip
+
+
+def _keep(message: EmailMessage, settings: Settings, error: str) -> tuple[str | None, str]:
+    """The message in the outbox: its path, and the error (with the outbox's, if it failed)."""
+    try:
+        return str(write_outbox(message, settings.outbox)), error
+    except OSError as exc:
+        return None, f"{error}; the outbox could not be written either: {exc}".lstrip("; ")

@@ -1,0 +1,332 @@
+"""capture_and_notify(): the library entry, as a context manager and a decorator."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from lognotify import exits
+from lognotify.blocks import ACTIVE, SHARED, BlockHandler
+from lognotify.capture import Capture
+from lognotify.console import Console
+from lognotify.errors import ConfigError
+from lognotify.notify import notify
+from lognotify.outcome import RunResult, library_reason
+from lognotify.run import signals
+from lognotify.settings import keywords_for, load_settings, unknown_env
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType, TracebackType
+    from typing import Any, Literal, ParamSpec, TextIO, TypeVar, overload
+
+    from lognotify.errorlines import ErrorRule
+    from lognotify.fdcapture import OutputCapture
+    from lognotify.handler import TeeHandler
+    from lognotify.settings.model import Settings
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
+
+DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_KEYWORDS = keywords_for("all", "library")
+
+
+class CaptureAndNotify(contextlib.ContextDecorator):
+    """The object :func:`capture_and_notify` returns; see there."""
+
+    def __init__(
+        self,
+        *,
+        echo: bool = True,
+        level: int | str = logging.INFO,
+        log_format: str = DEFAULT_FORMAT,
+        stream: TextIO | None = None,
+        **settings: Any,
+    ) -> None:
+        misplaced = keywords_for("cli", "watch") & set(settings)
+        if misplaced:
+            raise TypeError(f"{', '.join(sorted(misplaced))}: only the command line takes these")
+        unknown = set(settings) - _KEYWORDS
+        if unknown:  # a typo in a keyword is a programming error: say so now, not at run time
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        self._options: dict[str, Any] = dict(
+            echo=echo, level=level, log_format=log_format, stream=stream, **settings
+        )
+        self._settings_given = settings
+        self._handler: BlockHandler | None = None
+        self._nested = False
+        self.main_thread = False
+        self.stopped_by: int | None = None  # SIGTERM or SIGINT that reached the block
+        self.delivering = False
+        self.late_signals: list[int] = []
+
+    def _recreate_cm(self) -> CaptureAndNotify:
+        # A decorated function gets a fresh capture per call, so calls never share state.
+        return CaptureAndNotify(**self._options)
+
+    def __call__(self, function: Callable[P, R]) -> Callable[P, R]:  # type: ignore[override]
+        """Decorate ``function``: each call runs in a fresh block.
+
+        A coroutine function is wrapped around its awaiting, not around the mere creation
+        of the coroutine. A generator function is refused: its run is paused and resumed by
+        its consumer, who may stop it early; put the block inside it instead.
+        """
+        import functools
+        import inspect
+
+        new_block = self._recreate_cm
+        wrapper: Any
+        if inspect.iscoroutinefunction(function):
+
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with new_block():
+                    return await function(*args, **kwargs)
+
+        elif inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise TypeError(
+                f"capture_and_notify cannot decorate the generator function "
+                f"{function.__qualname__}: use `with capture_and_notify():` inside it, or "
+                "decorate the function that consumes it"
+            )
+        else:
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with new_block():
+                    return function(*args, **kwargs)
+
+        return functools.wraps(function)(wrapper)
+
+    @property
+    def handler(self) -> TeeHandler | None:
+        """The TeeHandler while the block runs (its capture holds the log so far)."""
+        return self._handler
+
+    def __enter__(self) -> CaptureAndNotify:
+        if ACTIVE.get() is not None:
+            # Inside another block of this thread (a decorated main() called in a `with`):
+            # that one captures, reports and handles SIGTERM; a second would mean two mails.
+            self._nested = True
+            return self
+        self.stopped_by, self.delivering, self.late_signals = None, False, []
+        self._console = Console()
+        try:
+            self._settings, self._rule = _settings(self._settings_given)
+            level, formatter = _log_options(self._options)
+        except ConfigError as exc:
+            self._console.warn(str(exc))
+            raise SystemExit(exits.CONFIG_ERROR) from exc
+        for warning in unknown_env():
+            self._console.warn(warning)
+        self._started = time.time()
+        capture = Capture(self._settings.max_bytes, rule=self._rule)
+        handler = BlockHandler(self, stream=self._options["stream"], capture=capture,
+                               echo=self._options["echo"], level=level)  # fmt: skip
+        handler.setFormatter(formatter)
+        self._handler = handler
+        self._output: OutputCapture | None = None
+        if self._settings.capture == "output":
+            from lognotify.fdcapture import capture_output
+
+            handler.capture_echoed = self._options["stream"] is not None
+            self._output = capture_output(capture.append)
+        self.main_thread = threading.current_thread() is threading.main_thread()
+        SHARED.enter(self, handler, level)
+        ACTIVE.set(self)
+        return self
+
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
+        self.late_signals.append(signum)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if self._nested:
+            self._nested = False
+            return False
+        self.delivering = True
+        ended = time.time()
+        ACTIVE.set(None)
+        held = None
+        if self.main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            # Ctrl-C while the report goes out must not put a KeyboardInterrupt from inside
+            # smtplib in place of the job's own outcome: held, then delivered once it is sent.
+            held = signals.install((signal.SIGINT,), self._hold)
+        try:
+            self._report(exc, tb, ended)
+        finally:
+            SHARED.stop_watching(self)
+            if held is not None:
+                held.restore()
+        if signal.SIGTERM in self.late_signals:
+            # SIGTERM came while the report was going out: deferred, never dropped, so the
+            # process still ends with 143 even when the job's exception would be caught above.
+            SHARED.terminate_all()  # blocks beside this one (other tasks) are stopped by it too
+            if exc is not None and not isinstance(exc, SystemExit):
+                traceback.print_exception(exc_type, exc, tb)  # as Python would have shown it
+            raise SystemExit(exits.for_signal(signal.SIGTERM)) from exc
+        if signal.SIGINT in self.late_signals:
+            signal.raise_signal(signal.SIGINT)  # to the job's own handler: KeyboardInterrupt
+        return False  # never swallow the job's exception
+
+    def _report(self, exc: BaseException | None, tb: TracebackType | None, ended: float) -> None:
+        handler = self._handler
+        assert handler is not None  # __enter__ ran
+        if self._output is not None:
+            self._output.close()  # fds 1 and 2 are the original ones again, nothing lost
+        SHARED.stop_capturing(self, handler)
+        handler.close()
+        self._handler = None
+        try:
+            result = self._result(exc, tb, handler, ended)
+            notify(result, self._settings, self._console, rule=self._rule)
+        except Exception as error:  # ours must never replace the job's outcome
+            self._console.warn(f"could not make the report: {type(error).__name__}: {error}")
+
+    def _result(
+        self, exc: BaseException | None, tb: TracebackType | None, handler: TeeHandler,
+        ended: float,
+    ) -> RunResult:  # fmt: skip
+        exit_code, exception, trace = _ending(exc, tb)
+        stopped_by = self.stopped_by
+        if stopped_by == signal.SIGTERM:
+            # Our SystemExit(143), or what it became on its way out (a CancelledError in
+            # asyncio, say): the run was stopped by SIGTERM either way. An exception that a
+            # `finally` raised after it is reported too.
+            exit_code = exits.for_signal(signal.SIGTERM)
+            if isinstance(exc, (SystemExit, _cancelled())):
+                exception = trace = None
+        elif stopped_by == signal.SIGINT and not isinstance(exc, KeyboardInterrupt):
+            stopped_by = None  # the job caught its KeyboardInterrupt: it was not stopped
+        argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
+        output = handler.capture.snapshot()
+        reason = library_reason(exit_code=exit_code, exception=exception, stopped_by=stopped_by,
+                                error_reported=handler.error_seen)  # fmt: skip
+        return RunResult(mode="library", command=shlex.join(argv), program=_script_name(),
+                         exit_code=exit_code, reason=reason, exception=exception,
+                         traceback=trace, started=self._started, ended=ended, output=output,
+                         error_reported=handler.error_seen,
+                         signal=stopped_by if stopped_by == signal.SIGTERM else None)  # fmt: skip
+
+
+if TYPE_CHECKING:  # typing costs ~3 ms at import; the overloads are for type checkers only
+
+    @overload
+    def capture_and_notify(function: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def capture_and_notify(**settings: Any) -> CaptureAndNotify: ...
+
+
+def capture_and_notify(
+    function: Callable[P, R] | None = None, /, **settings: Any
+) -> CaptureAndNotify | Callable[P, R]:
+    """Capture the logging (or all the output) of a block of work; mail a report when it fails.
+
+    Use it as a context manager (``with capture_and_notify(job_name="nightly-etl"):``) or a
+    decorator (``@capture_and_notify(job_name="nightly-etl")``, or bare
+    ``@capture_and_notify`` with every setting from the environment). While active, a
+    :class:`TeeHandler` on the root logger writes every record to stdout (``echo=False``
+    turns that off) and into a bounded capture; Python warnings are captured too. With
+    ``capture="output"`` everything written to file descriptors 1 and 2 is captured as well
+    (print, subprocesses, C code). On leaving:
+
+    * an exception: a failure report with the traceback, then the exception propagates;
+    * ``SystemExit`` with a non-zero code: a failure report with that exit code
+      (``SystemExit(0)`` and ``SystemExit(None)`` are success); ``KeyboardInterrupt``: 130;
+    * SIGTERM (main thread only): the block is interrupted with ``SystemExit(143)``, so
+      ``finally`` clauses run; the report says SIGTERM and the process exits 143.
+
+    The root logger, the signal handlers and warning capture are restored as they were.
+    Settings are the keywords of the contract (``to``, ``smtp_host``, ``notify_on``, ...),
+    falling back to ``LOGNOTIFY_*`` variables read on entry; ``level`` (default INFO) and
+    ``log_format`` shape what is captured. A malformed setting prints one line and exits 2
+    before the block runs. A failure to notify is one line on stderr, never an exception.
+    """
+    if function is not None:
+        return CaptureAndNotify(**settings)(function)
+    return CaptureAndNotify(**settings)
+
+
+def _settings(given: dict[str, Any]) -> tuple[Settings, ErrorRule]:
+    from lognotify.errorlines import ErrorRule
+
+    settings = load_settings(given, scopes=("all", "library", "env"))
+    if settings.subject is not None or settings.template_dir:
+        from lognotify.report.templates import check
+
+        check(settings.subject, settings.template_dir)
+    return settings, ErrorRule(settings.error_patterns)
+
+
+def _ending(
+    exc: BaseException | None, tb: TracebackType | None
+) -> tuple[int, str | None, str | None]:
+    """The exit status, the exception's words and its traceback, for how the block ended."""
+    if isinstance(exc, SystemExit):
+        if exc.code is None or exc.code == 0:
+            return 0, None, None
+        if isinstance(exc.code, int):
+            return int(exc.code), None, None  # sys.exit(True) exits 1
+        return 1, f"SystemExit: {exc.code}", None  # sys.exit("message"): printed, exit 1
+    if isinstance(exc, KeyboardInterrupt):
+        return exits.for_signal(signal.SIGINT), "KeyboardInterrupt", None
+    if exc is None:
+        return 0, None, None
+    return 1, _describe(exc), "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _cancelled() -> type[BaseException]:
+    asyncio = sys.modules.get("asyncio")  # loaded if and only if a task could be cancelled
+    return asyncio.CancelledError if asyncio is not None else SystemExit
+
+
+def _log_options(options: dict[str, Any]) -> tuple[int, logging.Formatter]:
+    """The handler's level and formatter from ``level``, ``log_format`` and ``echo``."""
+    if not isinstance(options["echo"], bool):
+        raise ConfigError(f"echo: expected True or False, got {options['echo']!r}")
+    level = options["level"]
+    if isinstance(level, str) and not level.strip().isdigit():
+        level = logging.getLevelName(level.strip().upper())  # a number when the name is known
+    elif isinstance(level, (int, str)) and not isinstance(level, bool):
+        level = int(level)
+    if not isinstance(level, int) or level < 0:
+        raise ConfigError(
+            f"level: expected a logging level like INFO, DEBUG or 20, got {options['level']!r}"
+        )
+    try:
+        formatter = logging.Formatter(options["log_format"], validate=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"log_format: {exc}") from None
+    return level, formatter
+
+
+def _describe(exc: BaseException) -> str:
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:  # an exception may fail to describe itself; the report still goes out
+        message = "<unprintable>"
+    return f"{name}: {message}" if message else name
+
+
+def _script_name() -> str:
+    path = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not path or path in ("-c", "-m", "-"):
+        return "python"
+    stem, _ = os.path.splitext(os.path.basename(path))
+    if stem == "__main__":
+        return os.path.basename(os.path.dirname(os.path.abspath(path))) or "python"
+    return stem

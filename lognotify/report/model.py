@@ -1,0 +1,252 @@
+"""The report's data: every template variable, made from a RunResult, redacted. Pure.
+
+Every value that comes from outside (the output, the command line, names from the Downward
+API, exception messages) is made readable, redacted and bounded here, before any template
+sees it. The README documents each variable ("Writing your own templates").
+"""
+
+from __future__ import annotations
+
+import os
+
+from lognotify import __version__
+from lognotify.excerpt import Excerpt, Line, excerpt, kept
+from lognotify.kubernetes.attempts import Attempt
+from lognotify.kubernetes.metadata import cronjob_of, kubectl_commands
+from lognotify.outcome import Memory, format_seconds, signal_name
+from lognotify.record import Record
+from lognotify.text import bounded, iso, neutralise, omitted_marker, readable_line, readable_text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lognotify.capture import Snapshot
+    from lognotify.errorlines import ErrorRule
+    from lognotify.outcome import RunResult
+    from lognotify.redact import Redactor
+    from lognotify.settings.model import Settings
+
+TRACEBACK_CHARS = 32_000
+# An exception message or a command line can be megabytes (a bulk insert's parameters, a
+# generated argument list); each place that shows one keeps this much of its start and end.
+VALUE_CHARS = 2_000
+COMMAND_CHARS = 8_000
+_STATUS_WORDS = {"failure": "FAILED", "test": "TEST"}
+
+
+class ShownLine(Record):
+    """A line of output as a report shows it; ``error``: it looks like an error."""
+
+    text: str
+    stream: str
+    number: int
+    error: bool
+
+
+class Output(Record):
+    """The output as the bodies show it: its first and last lines, and what lies between."""
+
+    head_lines: tuple[ShownLine, ...]
+    tail_lines: tuple[ShownLine, ...]
+    omitted: str  # the marker line, or empty
+    omitted_bytes: int
+    omitted_lines: int
+    total_bytes: int
+    total_lines: int
+    kept_bytes: int  # how much of the output the attachment holds
+    empty: bool
+
+
+class Pod(Record):
+    """Where in Kubernetes the run happened; each may be unknown."""
+
+    pod: str | None = None
+    namespace: str | None = None
+    node: str | None = None
+    job: str | None = None
+    cronjob: str | None = None
+    uid: str | None = None
+
+
+class Log(Record):
+    """The redacted output to attach: ``head``, ``omitted_bytes`` left out, then ``tail``."""
+
+    head: bytes = b""
+    tail: bytes = b""
+    omitted_bytes: int = 0
+    omitted_lines: int = 0
+    total_bytes: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to attach."""
+        return not self.head and not self.tail
+
+
+class Report(Record):
+    """Every template variable of one report (see the README), and the log to attach."""
+
+    _hidden = frozenset({"log"})
+    job: str
+    status: str
+    status_word: str
+    failed: bool
+    reason_code: str
+    reason: str
+    short_reason: str
+    exit_code: int
+    signal: str | None
+    timed_out: bool
+    timeout: float | None
+    exception: str | None
+    traceback: str | None
+    note: str | None
+    mode: str
+    command: str
+    started_at: str
+    ended_at: str
+    duration: str
+    duration_seconds: float
+    host: str
+    where: str
+    kubernetes: Pod
+    kubectl: tuple[str, ...]
+    output: Output
+    error_lines: tuple[ShownLine, ...]
+    error_lines_total: int
+    memory: Memory
+    attempt: Attempt
+    attempts: tuple[object, ...]
+    error_reported: bool
+    notify_on: str
+    attachment_name: str | None
+    template_errors: tuple[str, ...]
+    version: str
+    log: Log  # the redacted capture to attach; not a template variable
+
+    def context(self) -> dict[str, object]:
+        """The variables, for Jinja."""
+        return {field: getattr(self, field) for field in self._fields if field != "log"}
+
+
+def build(
+    result: RunResult,
+    settings: Settings,
+    redactor: Redactor,
+    *,
+    status: str | None = None,
+    attempt: Attempt | None = None,
+    rule: ErrorRule | None = None,
+    hostname: str | None = None,
+    pod: Pod | None = None,
+    attempts: Sequence[object] = (),
+) -> Report:
+    """The report of ``result``; ``status`` defaults to failure or success."""
+    status = status or ("failure" if result.failed else "success")
+
+    def clean(value: str | None, limit: int = VALUE_CHARS) -> str:
+        return bounded(redactor.text(readable_text(value or "")), limit)
+
+    def name(value: str | None) -> str | None:
+        return neutralise(clean(value)) or None
+
+    where = _where(settings, pod)
+    cleaned = Pod(**{field: name(getattr(where, field)) for field in Pod._fields})
+    host = neutralise(clean(hostname or os.uname().nodename)) or "localhost"
+    job = name(settings.job_name or where.cronjob or where.job or result.program) or "job"
+    duration = max(result.ended - result.started, 0.0)
+    kubectl = kubectl_commands(pod=cleaned.pod, namespace=cleaned.namespace, job=cleaned.job,
+                               cronjob=cleaned.cronjob)  # fmt: skip
+    errors, errors_total = _error_lines(result.output, redactor, rule)
+    return Report(
+        job=job, status=status, status_word=_status_word(status, result.reason.code),
+        failed=result.failed, reason_code=result.reason.code, reason=clean(result.reason.sentence),
+        short_reason=clean(result.reason.short), exit_code=result.exit_code,
+        signal=signal_name(result.signal) if result.signal is not None else None,
+        timed_out=result.timed_out, timeout=result.timeout,
+        exception=clean(result.exception) or None,
+        traceback=clean(result.traceback, TRACEBACK_CHARS) or None,
+        note=clean(result.note) or None, mode=result.mode,
+        command=clean(result.command, COMMAND_CHARS), started_at=iso(result.started),
+        ended_at=iso(result.ended), duration=format_seconds(duration),
+        duration_seconds=round(duration, 3), host=host, where=cleaned.pod or host,
+        kubernetes=cleaned, kubectl=tuple(clean(line) for line in kubectl),
+        output=_output(excerpt(result.output), redactor, rule),
+        error_lines=errors, error_lines_total=errors_total,
+        memory=result.memory or Memory(), attempt=attempt or Attempt(), attempts=tuple(attempts),
+        error_reported=result.error_reported, notify_on=settings.notify_on,
+        attachment_name=None, template_errors=(), version=__version__,
+        log=_log(result.output, redactor),
+    )  # fmt: skip
+
+
+def _where(settings: Settings, pod: Pod | None) -> Pod:
+    if pod is not None:
+        return pod
+    info = settings.kubernetes
+    return Pod(pod=info.pod, namespace=info.namespace, node=info.node, job=info.job,
+               cronjob=cronjob_of(info.job), uid=info.uid)  # fmt: skip
+
+
+def _status_word(status: str, reason_code: str) -> str:
+    if status in _STATUS_WORDS:
+        return _STATUS_WORDS[status]
+    return "ERRORS" if reason_code == "errors" else "OK"
+
+
+def _output(part: Excerpt, redactor: Redactor, rule: ErrorRule | None) -> Output:
+    return Output(
+        head_lines=_shown(part.head, redactor, rule),
+        tail_lines=_shown(part.tail, redactor, rule),
+        omitted=omitted_marker(part.omitted_bytes, part.omitted_lines) if part.omitted_bytes else "",
+        omitted_bytes=part.omitted_bytes,
+        omitted_lines=part.omitted_lines,
+        total_bytes=part.total_bytes,
+        total_lines=part.total_lines,
+        kept_bytes=part.total_bytes,  # until the attachment says how much it holds
+        empty=part.total_bytes == 0,
+    )
+
+
+def _shown(
+    lines: Sequence[Line], redactor: Redactor, rule: ErrorRule | None
+) -> tuple[ShownLine, ...]:
+    from lognotify.errorlines import looks_like_error
+
+    if not lines:
+        return ()
+    matches = rule.matches if rule is not None else looks_like_error
+    raw = b"\n".join(line.raw for line in lines)
+    # Redacted as one text, so that a secret spanning lines (a key block) goes whole; the
+    # redactor keeps the number of lines, so line i is still line i.
+    texts = redactor.text(raw.decode("utf-8", "surrogateescape")).split("\n")
+    shown = []
+    for line, text in zip(lines, texts):
+        readable = redactor.text(readable_line(text))  # escapes dropped: redacted once more
+        stream = "stderr" if line.stream == 2 else "stdout"
+        shown.append(ShownLine(text=readable, stream=stream, number=line.number,
+                               error=matches(readable)))  # fmt: skip
+    return tuple(shown)
+
+
+def _error_lines(
+    output: Snapshot, redactor: Redactor, rule: ErrorRule | None
+) -> tuple[tuple[ShownLine, ...], int]:
+    shown = tuple(
+        ShownLine(text=redactor.text(line.text), stream=line.stream, number=line.number, error=True)
+        for line in output.error_lines
+    )
+    return shown, output.error_lines_total
+
+
+def _log(output: Snapshot, redactor: Redactor) -> Log:
+    part = kept(output)
+    head, tail = redactor.bytes(part.head), redactor.bytes(part.tail)
+    if part.omitted_bytes:  # a secret may be cut in two where the output was left out
+        before, after = redactor.cut_edges(
+            head.decode("utf-8", "surrogateescape"), tail.decode("utf-8", "surrogateescape")
+        )
+        head, tail = before.encode("utf-8", "surrogateescape"), after.encode("utf-8", "surrogateescape")
+    return Log(head=head, tail=tail, omitted_bytes=part.omitted_bytes,
+               omitted_lines=part.omitted_lines, total_bytes=part.total_bytes)  # fmt: skip

@@ -1,0 +1,317 @@
+"""Run a command as if lognotify were not there, and capture what it printed.
+
+The command runs directly (no shell) in its own process group. Its stdout and stderr come
+through two pipes, each moved by a pump of its own (``run.pump``) to our own stdout and
+stderr at once, as raw bytes: no decoding, no line buffering, so ``kubectl logs`` shows
+exactly what the command wrote, when it wrote it; the same bytes go into the capture. The
+main thread only waits: for signals (passed on to the group), for the command's exit (as
+PID 1, for every orphan's too), for the pumps' ends and for the deadlines that
+``run.schedule`` decides.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import shlex
+import signal
+import stat
+import time
+
+from lognotify.capture import STDERR, STDOUT
+from lognotify.kubernetes import cgroup
+from lognotify.outcome import Memory, RunResult, command_reason
+from lognotify.record import Record
+from lognotify.run import leftovers, signals
+from lognotify.run.pump import Pump
+from lognotify.run.schedule import Schedule
+from lognotify.run.spawn import child_environment, spawn, spawn_failure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from lognotify.capture import Capture
+
+PIPE_SIZE = 1 << 20
+# After the command exits, how long what its leftovers still write goes into the report.
+DRAIN_SECONDS = 0.5
+
+
+class Ran(Record):
+    """A run's result, and the descriptors (1, 2) where its passed-on output ended mid-line."""
+
+    result: RunResult
+    mid_line: frozenset[int]
+
+
+def run_command(
+    argv: Sequence[str],
+    capture: Capture,
+    *,
+    timeout: float | None = None,
+    kill_grace: float = 10.0,
+    passthrough: bool = True,
+    outputs: tuple[int, int] = (1, 2),
+    env: Mapping[bytes, bytes] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    is_init: bool | None = None,
+    early: list[int] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Ran:
+    """Run ``argv`` to its end, passing its output on (``passthrough``) and into ``capture``.
+
+    ``early`` holds signals that arrived before ours were installed: they are taken from it
+    (it is emptied) and passed on once the command has started, so none is lost in between.
+    ``say`` is told, once per stream, of an output that cannot be written any more.
+    """
+    runner = _Runner(capture, clock=clock, say=say, timeout=timeout,
+                     is_init=os.getpid() == 1 if is_init is None else is_init)  # fmt: skip
+    schedule = Schedule(started=clock(), timeout=timeout, kill_grace=kill_grace,
+                        drain=DRAIN_SECONDS)  # fmt: skip
+    outs = {STDOUT: outputs[0], STDERR: outputs[1]} if passthrough else {}
+    for fd in outs.values():
+        _enlarge_if_pipe(fd)
+    environment = child_environment() if env is None else dict(env)
+    return runner.run(list(argv), environment, schedule, outs, early or [])
+
+
+class _Runner:
+    def __init__(
+        self, capture: Capture, *, clock: Callable[[], float], is_init: bool,
+        say: Callable[[str], None] | None, timeout: float | None,
+    ) -> None:  # fmt: skip
+        self.capture = capture
+        self.timeout = timeout
+        self.stderr_seen = False
+        self.clock = clock
+        self.is_init = is_init
+        self.say = say
+        self.pid: int | None = None
+        self.status: int | None = None
+        self.arrived: list[int] = []
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_r, self.wake_w = wake_r, wake_w
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.arrived.append(signum)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"\0")
+        except OSError:
+            pass  # full: the loop is awake already
+
+    def run(
+        self, argv: list[str], env: dict[bytes, bytes], schedule: Schedule,
+        outs: dict[int, int], early: list[int],
+    ) -> Ran:  # fmt: skip
+        started = time.time()
+        where = cgroup.find_memory_cgroup()
+        before = cgroup.read_state(where)
+        saved = signals.install(signals.FORWARDED, self._on_signal)
+        previous_chld = signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        previous_wakeup = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        self.arrived += early
+        early.clear()  # our handlers are in place: nothing can be added to it any more
+        try:
+            pipes = {STDOUT: _pipe(), STDERR: _pipe()}
+            try:
+                self.pid = spawn(argv, env, pipes[STDOUT][1], pipes[STDERR][1])
+            except OSError as exc:
+                for read_end, write_end in pipes.values():
+                    os.close(read_end)
+                    os.close(write_end)
+                return self._not_started(argv, exc, started)
+            for _, write_end in pipes.values():
+                os.close(write_end)
+            for signum in saved.ignored:  # it ignores them, as it would have; a handler of
+                signal.signal(signum, self._on_signal)  # its own still gets them, through us
+            pumps = {stream: self._pump(fds[0], outs.get(stream), stream)
+                     for stream, fds in pipes.items()}  # fmt: skip
+            ended = self._loop(schedule, pumps)
+            self._settle(pumps)
+        finally:
+            saved.restore()
+            signal.signal(signal.SIGCHLD, previous_chld)
+            signal.set_wakeup_fd(previous_wakeup)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+        after = cgroup.read_state(where)
+        # Without a limit the cgroup is a host's or a session's, not the job's: its peak is
+        # some other processes' and would only mislead.
+        peak = after.peak_bytes if after.limit_bytes is not None else None
+        memory = Memory(limit_bytes=after.limit_bytes, peak_bytes=peak,
+                        oom_killed=cgroup.oom_killed(before, after))  # fmt: skip
+        mid_line = frozenset(outs[stream] for stream, pump in pumps.items()
+                             if pump.mid_line and stream in outs)  # fmt: skip
+        return Ran(result=self._result(argv, schedule, started, ended, memory), mid_line=mid_line)
+
+    def _pump(self, source: int, out: int | None, stream: int) -> Pump:
+        capture = self.capture
+
+        def write_failed(error: OSError) -> None:
+            if self.say is not None:
+                name = "stdout" if stream == STDOUT else "stderr"
+                self.say(f"cannot write to {name} ({error.strerror}); its output still goes "
+                         "into the report")  # fmt: skip
+
+        def sink(data: bytes) -> None:
+            if stream == STDERR:
+                self.stderr_seen = True
+            capture.append(data, stream)
+
+        return Pump(source, out, sink, on_end=self._wake, on_write_error=write_failed).start()
+
+    def _loop(self, schedule: Schedule, pumps: dict[int, Pump]) -> float:
+        """Until the schedule says the run is over; the wall-clock time the command ended."""
+        ended = time.time()
+        ends_seen = 0
+        while True:
+            now = self.clock()
+            for signum in self._take_signals():
+                self._send_all(schedule.on_signal(signum, now))
+            if self._reap() and schedule.exited_at is None:
+                schedule.on_exit(now)
+                ended = time.time()
+            for _ in range(sum(not pump.running for pump in pumps.values()) - ends_seen):
+                schedule.on_eof()
+                ends_seen += 1
+            alive = self._group_alive() if schedule.wants_group else False
+            self._send_all(schedule.on_tick(now, alive))
+            if schedule.finished(now, alive):
+                return ended
+            select.select([self.wake_r], [], [], schedule.next_wake(now))
+            _empty(self.wake_r)
+
+    def _take_signals(self) -> list[int]:
+        arrived, self.arrived = self.arrived, []
+        return arrived
+
+    def _send_all(self, signums: list[int]) -> None:
+        assert self.pid is not None
+        for signum in signums:
+            try:
+                os.killpg(self.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass  # the group is gone already
+
+    def _group_alive(self) -> bool:
+        assert self.pid is not None
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        # killpg counts zombies too: a leftover that died of the signal, whose new parent (a
+        # reaper that is not us) has not reaped it yet, would hold us for the whole grace.
+        return _has_running_member(self.pid)
+
+    def _reap(self) -> bool:
+        """Whether the command has exited (its status kept in ``self.status``)."""
+        assert self.pid is not None
+        while self.status is None or self.is_init:
+            try:
+                # As PID 1, orphans of the whole container are ours to reap; waitpid(-1)
+                # may return our own command among them: keep its status, never drop it.
+                pid, status = os.waitpid(-1 if self.is_init else self.pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid == self.pid:
+                self.status = status
+        return self.status is not None
+
+    def _settle(self, pumps: dict[int, Pump]) -> None:
+        """Take what is already in the pipes; hand what leftovers still hold to a forwarder."""
+        for pump in pumps.values():
+            pump.stop()
+        for pump in pumps.values():
+            pump.join()
+        left = {pump.source_left_open: pump.out for pump in pumps.values()}
+        left.pop(None, None)
+        if left:
+            leftovers.hand_over(left, forward=not self.is_init)  # type: ignore[arg-type]
+
+    def _not_started(self, argv: list[str], exc: OSError, started: float) -> Ran:
+        exit_code, code, note = spawn_failure(argv[0], exc)
+        reason = command_reason(exit_code=exit_code, spawn_error=code)
+        result = RunResult(mode="command", command=shlex.join(argv), program=_program(argv),
+                           exit_code=exit_code, reason=reason, note=note, started=started,
+                           ended=time.time(), output=self.capture.snapshot())  # fmt: skip
+        return Ran(result=result, mid_line=frozenset())
+
+    def _result(
+        self, argv: list[str], schedule: Schedule, started: float, ended: float, memory: Memory
+    ) -> RunResult:
+        assert self.status is not None
+        died_of = os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+        code = os.waitstatus_to_exitcode(self.status)
+        exit_code = 124 if schedule.timed_out else (128 - code if code < 0 else code)
+        output = self.capture.snapshot()
+        reason = command_reason(
+            exit_code=exit_code, signal=died_of, stopped_by=schedule.stopped_by,
+            timeout=self.timeout, timed_out=schedule.timed_out,
+            killed_after=schedule.killed_after, memory=memory, error_reported=self.stderr_seen,
+        )  # fmt: skip
+        return RunResult(mode="command", command=shlex.join(argv), program=_program(argv),
+                         exit_code=exit_code, reason=reason, started=started, ended=ended,
+                         output=output, signal=died_of, timed_out=schedule.timed_out,
+                         timeout=self.timeout, error_reported=self.stderr_seen,
+                         memory=memory)  # fmt: skip
+
+
+def _program(argv: Sequence[str]) -> str:
+    return os.path.basename(argv[0]) if argv else ""
+
+
+def _has_running_member(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a member that is not a zombie (as /proc shows it)."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc to look in: assume it runs
+    members, group = 0, str(pgid).encode()
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as info:
+                fields = info.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if len(fields) > 2 and fields[2] == group:  # state, ppid, pgrp, ...
+            members += 1
+            if fields[0] not in (b"Z", b"X"):
+                return True
+    # None seen at all while killpg found one: /proc hides it (hidepid), so it may well run.
+    return members == 0
+
+
+def _enlarge_if_pipe(fd: int) -> None:
+    # Our own stdout is often a pipe to a slow reader (the container runtime's log pump):
+    # a larger pipe means fewer blocked writes and context switches, and the same bytes.
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < PIPE_SIZE:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # not ours to resize, or above the system's limit: the default works too
+
+
+def _pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        # A large pipe means fewer, larger reads: less CPU per byte passed through.
+        fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # above /proc/sys/fs/pipe-max-size for an unprivileged user: keep the default
+    return read_end, write_end
+
+
+def _empty(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass

@@ -1,0 +1,80 @@
+"""Text as a report shows it: readable, bounded, and safe in a header or a file name. Pure."""
+
+from __future__ import annotations
+
+import re
+import time
+
+LINE_CHARS = 2_000
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+# Everything a header must not carry: C0 and C1 controls, DEL, and the Unicode line and
+# paragraph separators; bidirectional overrides too, which can make a subject lie.
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]+")
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def readable_line(line: str) -> str:
+    """What a terminal would show of one line: escapes dropped, a progress bar at its last
+    state, other control characters as ``\\xNN``, undecodable bytes as U+FFFD, and at most
+    LINE_CHARS characters."""
+    line = _ANSI.sub("", line)
+    if "\r" in line:
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    line = _CONTROL.sub(_visible, line)
+    if len(line) > LINE_CHARS:
+        line = f"{line[:LINE_CHARS]}... [{len(line) - LINE_CHARS:,} more characters]"
+    return line
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    if "\ud800" <= char <= "\udfff":  # an undecodable byte, kept by surrogateescape
+        return "\ufffd"
+    return f"\\x{ord(char):02x}"
+
+
+def readable_text(value: str) -> str:
+    """``value`` with undecodable bytes (surrogates, as in a non-UTF-8 argv) shown as ``\\xe9``."""
+    if value.isascii():
+        return value
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def neutralise(value: str) -> str:
+    """One line for a header: every control character (line breaks, NUL, ESC, DEL, C1) and
+    every bidirectional override becomes a space, and runs of space become one."""
+    return " ".join(_HEADER_UNSAFE.sub(" ", value).split())
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text``, or its start and end with a marker between them when longer than ``limit``."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit:,} characters omitted ...]\n{text[-half:]}"
+
+
+def omitted_marker(omitted_bytes: int, omitted_lines: int) -> str:
+    """The line that stands where output was left out."""
+    lines = "1 line" if omitted_lines == 1 else f"{omitted_lines:,} lines"
+    return f"[... {omitted_bytes:,} bytes ({lines}) omitted ...]"
+
+
+def iso(timestamp: float) -> str:
+    """``2026-11-25T03:04:05Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def utc_stamp(timestamp: float) -> str:
+    """``20261125T030405Z``: a UTC time for file names."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(timestamp))
+
+
+def file_safe(text: str) -> str:
+    """``text`` usable in a file name: each run of other characters becomes ``_``."""
+    return _FILENAME_UNSAFE.sub("_", text)
