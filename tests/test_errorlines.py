@@ -234,7 +234,12 @@ COLORED = [
     b"\x1b[1mER\x1b[0mROR: split", b"\x1b]0;title\x07failed", b"\x1b[33mWARN\x1b[0m ok", b"ok",
     b"\x1b[0m\xffERROR", b"\x1b[0m\rERROR", b"\x1b[0mlevel=error", b"\x1b[2K\x1b[1G50%\r100%",
 ]  # fmt: skip
-RARE = [b"\x1b\x1b[0m[31mERROR", b"\x1bERROR", b"\x1b[0m" * (KEEP // 4) + b"ERROR past KEEP", b"ERR\x1b"]
+RARE = [
+    b"\x1b\x1b[0m[31mERROR",
+    b"\x1bERROR",
+    b"\x1b[0m" * (KEEP // 4) + b"ERROR past KEEP",
+    b"ERR\x1b",
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
