@@ -307,6 +307,13 @@ def test_a_private_key_on_one_line_is_redacted_between_its_markers() -> None:
     )
 
 
+def test_a_coloured_private_key_block_is_redacted_and_the_coloured_lines_after_it_kept() -> None:
+    begin, end = "\x1b[1m-----BEGIN PRIVATE KEY-----\x1b[0m", "-----END PRIVATE KEY-----"
+    after = ["\x1b[32mINFO\x1b[0m loaded", "\x1b[31mERROR\x1b[0m failed"]
+    text = "\n".join([begin, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", end, *after])
+    assert Redactor().text(text).split("\n") == [begin, REDACTED, end, *after]
+
+
 # Environment and SMTP secrets
 
 
