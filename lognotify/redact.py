@@ -98,9 +98,9 @@ class Redactor:
         always: Iterable[str] = (),
         builtin: bool = True,
     ) -> None:
-        """``secrets`` of MIN_SECRET characters or more, ``always`` ones (the SMTP password) of
-        any length (a shorter one where it stands as a word), a multi-line one line by line;
-        ``patterns`` in RE2 syntax (else ValueError: check_pattern); BUILTIN_SHAPES unless not."""
+        """``secrets`` of MIN_SECRET characters or more; ``always`` ones (the SMTP password) of any
+        length, a shorter one where it stands as a word; a multi-line one line by line; matches
+        of ``patterns`` (RE2, else ValueError); BUILTIN_SHAPES unless ``builtin=False``."""
         forms: dict[bytes, bool] = {}  # each form of each secret: only where it is a word?
         for secret, short in [*((s, False) for s in secrets), *((s, True) for s in always)]:
             for piece in secret.split("\n") if "\n" in secret else [secret]:
@@ -226,7 +226,7 @@ def _present(rules: Sequence[_Rule], latin1: bool, data: bytes) -> Sequence[_Rul
 
 
 @lru_cache(maxsize=512)
-def _compile(pattern: str | bytes | tuple[bytes, ...], latin1: bool = True) -> Any:
+def _compile(pattern: bytes | tuple[bytes, ...], latin1: bool = True) -> Any:
     """An RE2 pattern compiled; several (a tuple): a Set, which tells which of them match."""
     options = re2.Options()
     options.log_errors = False  # RE2 would print its complaints on stderr
