@@ -7,7 +7,8 @@ A line looks like an error when its text as a report shows it (escape codes drop
   ``FAILURE``, ``Error``, ``Fatal``, ``Exception``, ``Traceback``, ``panic``, ``panicked``,
   ``Killed``, ``OOMKilled`` (``npm ERR!``, ``--- FAIL:``, ``Exception in thread "main"``);
 - ``error``, ``fatal``, ``panic``, ``critical``, ``exception`` or ``failure`` before ``:`` or
-  ``]`` (``error: ...``, ``fatal: ...``, Go's ``panic: ...``, ``[error]``), ``error[E0308]``;
+  ``]``, not after a ``-`` (``error: ...``, ``fatal: ...``, Go's ``panic: ...``, ``[error]``),
+  and ``error[E0308]``;
 - ``failed`` or ``Failed``, but not as a count of none (``failed=0``, ``failed: 0``, ``0 failed``);
 - an exception's class before ``:`` or ending the line (``ValueError: ...``, ``MemoryError``);
 - a level of error, err, eror, fatal, panic, crit, critical, alert, emerg or emergency (lower
@@ -220,7 +221,8 @@ class ErrorLines:
     line). ``result``: the first ``first`` and the last ``last`` error lines, in order and none
     twice, and how many there were. The caller holds a lock. Held whatever the output: small
     chunks gathered up to ``BATCH`` bytes, ``KEEP`` bytes of the line not ended yet, and
-    ``first + last`` lines of at most ``KEEP`` bytes each.
+    ``first + last`` lines of at most ``KEEP`` bytes each; while dense coloured output goes by,
+    also a ``BATCH`` block of it with its escape codes dropped.
     """
 
     def __init__(self, rule: ErrorRule | None = None, *, first: int = 5, last: int = 15) -> None:
