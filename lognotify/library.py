@@ -132,16 +132,24 @@ class CaptureAndNotify(contextlib.ContextDecorator):
                                echo=self._options["echo"], level=level)  # fmt: skip
         handler.setFormatter(formatter)
         self._handler = handler
-        self._output: OutputCapture | None = None
-        if self._settings.capture == "output":
-            from lognotify.fdcapture import capture_output
-
-            handler.capture_echoed = self._options["stream"] is not None
-            self._output = capture_output(capture.append)
+        self._output = self._capture_output(handler) if self._settings.capture == "output" else None
         self.main_thread = threading.current_thread() is threading.main_thread()
         SHARED.enter(self, handler, level)
         ACTIVE.set(self)
         return self
+
+    def _capture_output(self, handler: BlockHandler) -> OutputCapture | None:
+        """Descriptors 1 and 2 through the capture; None (and one line) when they cannot be."""
+        from lognotify.fdcapture import capture_output
+
+        try:
+            output = capture_output(handler.capture.append)
+        except OSError as exc:  # fd 1 or 2 closed, no descriptors left: the records still go
+            self._console.warn(f"cannot capture the output ({exc}); capturing log records only")
+            return None
+        # An echoed record now reaches the capture through stdout; its own copy would be twice.
+        handler.capture_echoed = self._options["stream"] is not None
+        return output
 
     def _hold(self, signum: int, frame: FrameType | None) -> None:
         self.late_signals.append(signum)
@@ -184,7 +192,8 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         handler = self._handler
         assert handler is not None  # __enter__ ran
         if self._output is not None:
-            self._output.close()  # fds 1 and 2 are the original ones again, nothing lost
+            with signals.critical:  # a SIGTERM now waits: it is held while the report goes out
+                self._output.close()  # fds 1 and 2 are the original ones again, nothing lost
         SHARED.stop_capturing(self, handler)
         handler.close()
         self._handler = None

@@ -19,7 +19,7 @@ from lognotify.text import bounded, iso, neutralise, omitted_marker, readable_li
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from lognotify.capture import Snapshot
     from lognotify.errorlines import ErrorRule
@@ -67,6 +67,20 @@ class Pod(Record):
     job: str | None = None
     cronjob: str | None = None
     uid: str | None = None
+
+
+class ShownAttempt(Record):
+    """One attempt of a Job (watch mode), its words redacted; times in epoch seconds and UTC."""
+
+    pod: str
+    node: str | None
+    started: float | None
+    ended: float | None
+    started_at: str | None
+    ended_at: str | None
+    exit_code: int | None
+    reason: str | None
+    message: str | None
 
 
 class Log(Record):
@@ -117,7 +131,7 @@ class Report(Record):
     error_lines_total: int
     memory: Memory
     attempt: Attempt
-    attempts: tuple[object, ...]
+    attempts: tuple[ShownAttempt, ...]
     error_reported: bool
     notify_on: str
     attachment_name: str | None
@@ -174,10 +188,24 @@ def build(
         kubernetes=cleaned, kubectl=tuple(clean(line) for line in kubectl),
         output=_output(excerpt(result.output), redactor, rule),
         error_lines=errors, error_lines_total=errors_total,
-        memory=result.memory or Memory(), attempt=attempt or Attempt(), attempts=tuple(attempts),
+        memory=result.memory or Memory(), attempt=attempt or Attempt(),
+        attempts=tuple(_attempt(one, clean) for one in attempts),
         error_reported=result.error_reported, notify_on=settings.notify_on,
         attachment_name=None, template_errors=(), version=__version__,
         log=_log(result.output, redactor),
+    )  # fmt: skip
+
+
+def _attempt(one: object, clean: Callable[[str | None], str]) -> ShownAttempt:
+    def text(name: str) -> str | None:
+        return neutralise(clean(getattr(one, name, None))) or None
+
+    started, ended = getattr(one, "started", None), getattr(one, "ended", None)
+    return ShownAttempt(
+        pod=text("pod") or "", node=text("node"), started=started, ended=ended,
+        started_at=iso(started) if started is not None else None,
+        ended_at=iso(ended) if ended is not None else None,
+        exit_code=getattr(one, "exit_code", None), reason=text("reason"), message=text("message"),
     )  # fmt: skip
 
 
