@@ -46,6 +46,12 @@ def single_line(value: object, where: str) -> str:
     return line
 
 
+def name(value: object, where: str) -> str:
+    """A name from outside (the Downward API): any text, trimmed; what a header cannot carry
+    is neutralised where it is used, never refused (a report must still go out)."""
+    return text(value, where).strip()
+
+
 def choice(*choices: str) -> Parser:
     """One of ``choices``, in any case."""
 
