@@ -251,7 +251,7 @@ def _shown(
     texts = redactor.text(raw.decode("utf-8", "surrogateescape")).split("\n")
     shown = []
     for line, text in zip(lines, texts):
-        readable = redactor.text(readable_line(text))  # escapes dropped: redacted once more
+        readable = readable_line(text)  # the redactor saw the text as a terminal shows it too
         stream = "stderr" if line.stream == 2 else "stdout"
         shown.append(ShownLine(text=readable, stream=stream, number=line.number,
                                error=matches(readable)))  # fmt: skip
