@@ -96,9 +96,9 @@ def _main(argv: list[str], held: list[int], console: Console) -> tuple[int, bool
         if command or args.get("command"):
             console.warn("--test-email takes no command")
             return exits.CONFIG_ERROR, False
-        from lognotify.testmail import test_email
+        from lognotify.testmail import send_test_email
 
-        return test_email(settings, console, dry_run=args.get("dry_run")), False
+        return send_test_email(settings, console, dry_run=args.get("dry_run")), False
     command = [*args.get("command", []), *command]
     if not command:
         console.warn("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see --help)")

@@ -103,10 +103,10 @@ class Record(metaclass=_RecordMeta):
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{field}={'***' if field in self._hidden and value else repr(value)}"
-            for field, value in zip(self._fields, self._values())
+            for field, value in zip(self._fields, self._values(), strict=True)
         )
         return f"{type(self).__name__}({shown})"
 
     def replace(self: _R, **changes: Any) -> _R:
         """A copy with some fields changed."""
-        return type(self)(**{**dict(zip(self._fields, self._values())), **changes})
+        return type(self)(**{**dict(zip(self._fields, self._values(), strict=True)), **changes})

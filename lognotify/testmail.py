@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from lognotify.settings.model import Settings
 
 
-def test_email(settings: Settings, console: Console, *, dry_run: object = None) -> int:
+def send_test_email(settings: Settings, console: Console, *, dry_run: object = None) -> int:
     """Send the sample; 0 when a server took it and every custom template rendered, else 1.
 
     Each failed attempt is told as it happens, so a refused port is not 60 silent seconds.

@@ -250,7 +250,7 @@ def _shown(
     # redactor keeps the number of lines, so line i is still line i.
     texts = redactor.text(raw.decode("utf-8", "surrogateescape")).split("\n")
     shown = []
-    for line, text in zip(lines, texts):
+    for line, text in zip(lines, texts, strict=False):
         readable = readable_line(text)  # the redactor saw the text as a terminal shows it too
         stream = "stderr" if line.stream == 2 else "stdout"
         shown.append(ShownLine(text=readable, stream=stream, number=line.number,

@@ -7,6 +7,7 @@ keywords, already typed.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -97,7 +98,7 @@ def seconds(*, zero_ok: bool) -> Parser:
                     f"got {value!r}"
                 )
             amount = float(match[1]) * _DURATION_UNITS[match[2]]
-        if amount != amount or amount < 0 or (amount == 0 and not zero_ok):
+        if math.isnan(amount) or amount < 0 or (amount == 0 and not zero_ok):
             least = "of 0 or more" if zero_ok else "above 0"
             raise ConfigError(f"{where}: expected a duration {least}, got {value!r}")
         return amount
