@@ -1,4 +1,4 @@
-"""A Kubernetes API server for the tests, on 127.0.0.1, doing what the watcher uses as the real one does.
+"""A Kubernetes API server for the tests, on 127.0.0.1: what the watcher uses, as the real one.
 
 Jobs (``batch/v1``), pods and ConfigMaps (``v1``): LIST with label and field selectors,
 ``limit``/``continue`` over a consistent snapshot and the list's ``resourceVersion``; WATCH as
@@ -312,7 +312,8 @@ class KubeAPI:
         """A real ``kubernetes`` ApiClient for this server, through a kubeconfig at ``path``."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig(path, namespace)))
+        path = self.kubeconfig(path, namespace)
+        return config.new_client_from_config(config_file=str(path))  # type: ignore[no-untyped-call]
 
     def watching(self, resource: str) -> int:
         with self.lock:
@@ -333,7 +334,7 @@ class KubeAPI:
                     reason = {409: "Conflict", 410: "Expired", 404: "NotFound"}.get(code, "")
                     raise ApiError(code, reason or "InternalError", f"injected failure {code}")
 
-    def list(self, resource: str, ns: str | None, query: dict[str, str]) -> bytes:
+    def listing(self, resource: str, ns: str | None, query: dict[str, str]) -> bytes:
         labels = parse_labels(query.get("labelSelector", ""))
         fields = parse_fields(query.get("fieldSelector", ""), _fields(resource))
         with self.lock:
@@ -449,8 +450,8 @@ class KubeAPI:
 
 
 def _restarted(pod: Obj, container: str) -> bool:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status["name"] == container and "terminated" in (status.get("lastState") or {}):
+    for found in (pod.get("status") or {}).get("containerStatuses") or []:
+        if found["name"] == container and "terminated" in (found.get("lastState") or {}):
             return True
     return False
 
@@ -634,7 +635,7 @@ def _handler(api: KubeAPI) -> type[BaseHTTPRequestHandler]:
                 if query.get("watch") in ("true", "1"):
                     self._watch(api.watch(res, ns, query), float(query.get("timeoutSeconds") or 0))
                 else:
-                    self._send(200, api.list(res, ns, query), "application/json")
+                    self._send(200, api.listing(res, ns, query), "application/json")
             elif name is None and method == "POST" and ns and isinstance(body, dict):
                 api_version, kind, _ = RESOURCES[res]
                 body.update(apiVersion=api_version, kind=kind)

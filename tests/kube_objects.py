@@ -1,4 +1,4 @@
-"""Kubernetes objects for the tests, shaped as a real cluster writes them, and checked against its schema.
+"""Kubernetes objects for the tests, shaped as a cluster writes them, checked against its schema.
 
 A CronJob's Job and its pods carry what the Job controller and the kubelet put there (labels,
 owner references, finalizers, managed fields, conditions, container states), so that the
@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 
 Obj = dict[str, Any]
 #: The oldest and the newest Kubernetes the objects must be valid for.
@@ -182,7 +182,7 @@ def failed(
     at: float | None = None,
     failures: int = 3,
 ) -> Obj:
-    """The same Job, failed for good: FailureTarget, then Failed, as the Job controller sets them."""
+    """The same Job, failed for good: FailureTarget, then Failed, as the Job controller sets."""
     done = copy.deepcopy(the_job)
     when = rfc3339(time.time() if at is None else at)
     text = message or (DEADLINE_MESSAGE if reason == "DeadlineExceeded" else BACKOFF_LIMIT_MESSAGE)

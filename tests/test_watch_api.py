@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import kube_objects as k
@@ -127,14 +127,19 @@ def test_a_watch_cut_in_the_middle_is_dropped_and_close_ends_one(kube: KubeAPI, 
         list(stream)
     stream = api.watch("jobs", None, None, version, 60)
     ended = threading.Event()
-    thread = threading.Thread(target=lambda: (list(_quiet(stream)), ended.set()))
+
+    def read() -> None:
+        list(_quiet(stream))
+        ended.set()
+
+    thread = threading.Thread(target=read)
     thread.start()
     kube.wait_until(lambda: kube.watching("jobs") == 1)
     stream.close()
     assert ended.wait(10)
 
 
-def _quiet(stream: Iterator[object]) -> Iterator[object]:
+def _quiet(stream: Iterable[object]) -> Iterator[object]:
     try:
         yield from stream
     except Dropped:
@@ -153,7 +158,8 @@ def test_a_huge_log_is_read_into_a_bounded_capture(kube: KubeAPI, api: Api) -> N
     tracemalloc.stop()
     snapshot = capture.snapshot()
     assert snapshot.total_bytes == len(line) * ((64 << 20) // len(line))
-    assert len(snapshot.data) <= 1 << 20 and snapshot.tail.endswith(line)
+    assert len(snapshot.data) <= 1 << 20
+    assert snapshot.tail.endswith(line)
     assert peak < 8 << 20
 
 

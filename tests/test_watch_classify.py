@@ -161,7 +161,8 @@ def test_the_incident_carries_the_verdict_and_says_why_there_is_no_log() -> None
         T0 + 900,
         k.BACKOFF_LIMIT_MESSAGE,
     )
-    assert with_log.output is not None and with_log.output.data == b"x\n"
+    assert with_log.output is not None
+    assert with_log.output.data == b"x\n"
     without = job_incident(
         view, verdict, None, "The log of pod etl-29001-aaaaa is gone.", T0 + 1000
     )

@@ -35,7 +35,8 @@ def test_the_log_of_the_last_failed_pod_is_the_output(kube: KubeAPI, api: Api) -
     kube.set_log("etl", "a-aaaaa", b"first attempt\n")
     kube.set_log("etl", "a-bbbbb", b"second attempt\n")
     incident = job_failed(api, job_view(kube.replace(k.failed(job))), 1 << 20, NOW)
-    assert incident is not None and incident.output is not None
+    assert incident is not None
+    assert incident.output is not None
     assert incident.output.data == b"second attempt\n"
     assert len(incident.attempts) == 2
 
@@ -48,7 +49,8 @@ def test_a_restarted_containers_log_is_its_previous_run(kube: KubeAPI, api: Api)
     kube.set_log("etl", "a-aaaaa", b"the run that failed\n", previous=True)
     kube.set_log("etl", "a-aaaaa", b"the run starting again\n")
     incident = job_failed(api, job_view(kube.replace(k.failed(job))), 1 << 20, NOW)
-    assert incident is not None and incident.output is not None
+    assert incident is not None
+    assert incident.output is not None
     assert incident.output.data == b"the run that failed\n"
     assert kube.requests[-1].query == {"container": "main", "previous": "true"}
 
@@ -60,7 +62,8 @@ def test_a_log_that_is_gone_gives_no_output_and_the_message_says_so(
     kube.add(k.failed_pod(job, "aaaaa", 1))
     kube.drop_logs("etl", "a-aaaaa")
     incident = job_failed(api, job_view(kube.replace(k.failed(job))), 1 << 20, NOW)
-    assert incident is not None and incident.output is None
+    assert incident is not None
+    assert incident.output is None
     assert incident.message == (
         f"{k.BACKOFF_LIMIT_MESSAGE} The log of pod a-aaaaa is gone "
         "(the API answered 404: the server could not find the requested resource)."
@@ -70,7 +73,9 @@ def test_a_log_that_is_gone_gives_no_output_and_the_message_says_so(
 def test_a_job_whose_pods_are_all_gone_says_there_is_no_log(kube: KubeAPI, api: Api) -> None:
     job = kube.add(k.job("a", "etl"))
     incident = job_failed(api, job_view(kube.replace(k.failed(job))), 1 << 20, NOW)
-    assert incident is not None and incident.output is None and incident.attempts == ()
+    assert incident is not None
+    assert incident.output is None
+    assert incident.attempts == ()
     assert incident.message.endswith("No pod of this Job is left to read a log from.")
 
 

@@ -77,7 +77,8 @@ def test_a_pod_knows_its_job_by_owner_or_else_by_label() -> None:
 @pytest.mark.parametrize("reason", sorted(STUCK_REASONS))
 def test_a_pending_pod_waiting_for_ever_is_stuck(reason: str) -> None:
     pod = k.waiting_pod(k.job("a"), "x", reason, message="why not")
-    assert stuck(pod) == stuck(pod) and pod_view(pod).stuck is not None
+    assert stuck(pod) == stuck(pod)
+    assert pod_view(pod).stuck is not None
     found = pod_view(pod).stuck
     assert found is not None
     assert (found.container, found.reason, found.message) == ("main", reason, "why not")
@@ -124,7 +125,8 @@ def test_the_oom_killed_container_is_the_failure_whatever_else_failed() -> None:
     statuses = [k.container_status("sidecar", state=side), k.container_status("main", state=main)]
     pod = k.pod(job, "x", phase="Failed", statuses=statuses)
     found = failure(pod)
-    assert found is not None and (found.container, found.signal) == ("main", 9)
+    assert found is not None
+    assert (found.container, found.signal) == ("main", 9)
 
 
 @pytest.mark.parametrize(
@@ -141,14 +143,16 @@ def test_an_exit_above_128_is_a_signal_only_when_the_reason_says_so(
     code: int, reason: str, signal: int | None
 ) -> None:
     found = failure(k.failed_pod(k.job("a"), "x", code, reason))
-    assert found is not None and found.signal == signal
+    assert found is not None
+    assert found.signal == signal
 
 
 def test_a_signal_the_runtime_gives_is_taken_as_it_is() -> None:
     pod = k.failed_pod(k.job("a"), "x", 2, "Error")
     pod["status"]["containerStatuses"][0]["state"]["terminated"]["signal"] = 6
     found = failure(pod)
-    assert found is not None and found.signal == 6
+    assert found is not None
+    assert found.signal == 6
 
 
 def test_evictions_by_reason_or_by_disruption_condition() -> None:

@@ -226,7 +226,10 @@ def test_an_evicted_last_pod_is_reported_as_evicted_with_the_kubelets_words(
     kube: KubeAPI, client: Any
 ) -> None:
     job = kube.add(k.job("scratch-29001", "etl", cronjob="scratch"))
-    words = "The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 200Mi."
+    words = (
+        "The node was low on resource: ephemeral-storage. "
+        "Threshold quantity: 1Gi, available: 200Mi."
+    )
     kube.add(k.evicted_pod(job, "r4t5y", words))
     kube.replace(k.failed(job, failures=1))
     reports = Reports()

@@ -58,7 +58,8 @@ def test_each_scope_has_its_own_valid_key() -> None:
 
 def test_nothing_recorded_yet_then_a_configmap_is_made_and_updated(kube: KubeAPI, api: Api) -> None:
     ledger = _ledger(api)
-    assert "x" not in ledger and not ledger.dirty
+    assert "x" not in ledger
+    assert not ledger.dirty
     ledger.add("uid-1")
     ledger.save()
     ledger.add("uid-2")
@@ -72,7 +73,8 @@ def test_nothing_recorded_yet_then_a_configmap_is_made_and_updated(kube: KubeAPI
         ("POST", "configmaps"),
         ("PUT", NAME),
     ]
-    assert "uid-1" in _ledger(api) and not ledger.dirty
+    assert "uid-1" in _ledger(api)
+    assert not ledger.dirty
 
 
 def test_a_writer_that_came_first_is_not_overwritten(kube: KubeAPI, api: Api) -> None:
@@ -95,7 +97,8 @@ def test_two_watchers_creating_it_at_once_both_land(kube: KubeAPI, api: Api) -> 
     first.save()
     second.save()  # its create gets 409 AlreadyExists: it reads and updates instead
     data = kube.get("configmaps", NS, NAME)["data"]  # type: ignore[index]
-    assert decode(data[first.key]) == {"a"} and decode(data[second.key]) == {"b"}
+    assert decode(data[first.key]) == {"a"}
+    assert decode(data[second.key]) == {"b"}
 
 
 def test_another_scopes_entries_count_as_reported_but_are_never_pruned_here(api: Api) -> None:
@@ -107,7 +110,8 @@ def test_another_scopes_entries_count_as_reported_but_are_never_pruned_here(api:
     assert "theirs" in mine
     assert mine.prune(alive=set()) == 1
     mine.save()
-    assert "theirs" in _ledger(api) and "mine" not in _ledger(api)
+    assert "theirs" in _ledger(api)
+    assert "mine" not in _ledger(api)
 
 
 def test_pruning_keeps_what_is_alive_and_drops_what_is_gone(api: Api) -> None:
@@ -148,7 +152,8 @@ def test_more_than_a_configmap_holds_is_refused_before_writing(kube: KubeAPI, ap
         ledger.add(str(uuid.uuid4()))
     with pytest.raises(ApiError, match="more than a ConfigMap can"):
         ledger.save()
-    assert kube.get("configmaps", NS, NAME) is None and ledger.dirty
+    assert kube.get("configmaps", NS, NAME) is None
+    assert ledger.dirty
 
 
 def test_other_data_in_the_configmap_is_left_alone(kube: KubeAPI, api: Api) -> None:

@@ -95,10 +95,12 @@ def test_a_list_gives_every_item_then_everything_that_exists(kube: KubeAPI, api:
     got: list[Seen | Listed] = []
     version = list_into(api, "jobs", "etl", None, got.extend)
     *seen, listed = got
-    assert [(s.type, s.view.name, s.source) for s in seen] == [  # type: ignore[union-attr]
+    added = [s for s in seen if isinstance(s, Seen)]
+    assert [(s.type, s.view.name, s.source) for s in added] == [
         ("ADDED", name, "jobs in etl") for name in "abc"
     ]
-    assert isinstance(listed, Listed) and listed.uids == {s.view.uid for s in seen}  # type: ignore[union-attr]
+    assert isinstance(listed, Listed)
+    assert listed.uids == {s.view.uid for s in added}
     assert version == str(kube.rv)
 
 
@@ -133,7 +135,8 @@ def test_a_cut_watch_resumes_from_the_last_version_seen(
     watches = [r for r in kube.requests if r.query.get("watch")]
     assert watches[-1].query["resourceVersion"] == str(version)
     assert collected.seen() == [("ADDED", "a"), ("ADDED", "b")]
-    assert kube.count("GET", "/jobs$") == 3 and lines == []  # list, watch, watch again
+    assert kube.count("GET", "/jobs$") == 3
+    assert lines == []
 
 
 def test_a_410_makes_the_reader_list_again(
@@ -181,3 +184,28 @@ def test_stopping_a_reader_ends_its_watch_at_once(kube: KubeAPI, api: Api) -> No
     reading.stop()
     assert time.monotonic() - started < 2
     assert not reading._thread.is_alive()
+
+
+def test_pods_are_read_while_pending_only_and_one_that_starts_leaves_as_deleted(
+    kube: KubeAPI, api: Api
+) -> None:
+    job = kube.add(k.job("a", "etl"))
+    pending = kube.add(k.waiting_pod(job, "aaaaa"))
+    kube.add(k.pod(job, "bbbbb"))  # running: never sent
+    inbox = Inbox()
+    collected = Collected(inbox)
+    reading = Reader(
+        api, "pods", None, "batch.kubernetes.io/controller-uid", inbox=inbox, say=print
+    )
+    reading.start()
+    try:
+        kube.wait_until(lambda: kube.watching("pods") == 1)
+        started = k.pod(job, "aaaaa")
+        started["metadata"]["uid"] = pending["metadata"]["uid"]
+        kube.replace(started)
+        collected.wait(lambda items: len(items) == 3)
+    finally:
+        reading.stop()
+        collected.done = True
+    assert collected.seen() == [("ADDED", "a-aaaaa"), ("DELETED", "a-aaaaa")]
+    assert {r.query.get("fieldSelector") for r in kube.requests} == {"status.phase=Pending"}

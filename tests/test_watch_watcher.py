@@ -119,7 +119,8 @@ def test_a_stuck_pod_is_reported_when_it_comes_of_age_and_not_before(
     assert rig.run(1) == ["pull-1"]
     assert rig.run(3600) == ["pull-1"]
     rig.pod(pod, "MODIFIED")  # still stuck, already reported
-    assert rig.run(1) == ["pull-1"] and rig.watcher.stuck == {}
+    assert rig.run(1) == ["pull-1"]
+    assert rig.watcher.stuck == {}
 
 
 def test_a_stuck_pod_that_starts_in_time_is_never_reported(kube: KubeAPI, rig: Rig) -> None:
@@ -129,7 +130,8 @@ def test_a_stuck_pod_that_starts_in_time_is_never_reported(kube: KubeAPI, rig: R
     running = k.pod(job, "ppppp", created=T0)
     running["metadata"]["uid"] = pod["metadata"]["uid"]
     rig.pod(running, "MODIFIED")  # the image came: it runs
-    assert rig.run(3600) == [] and rig.watcher.stuck == {}
+    assert rig.run(3600) == []
+    assert rig.watcher.stuck == {}
 
 
 def test_a_stuck_pod_whose_job_comes_later_is_reported_when_it_comes(
@@ -160,15 +162,19 @@ def test_a_report_not_taken_is_tried_again_with_backoff_and_recorded_once_taken(
     job = kube.add(k.job("a", "etl"))
     failed = kube.replace(k.failed(job))
     rig.job(failed)
-    assert rig.run() == ["a"] and failed["metadata"]["uid"] not in rig.ledger
+    assert rig.run() == ["a"]
+    assert failed["metadata"]["uid"] not in rig.ledger
     first = rig.watcher.next_due()
-    assert first is not None and T0 + 0.75 <= first <= T0 + 1
+    assert first is not None
+    assert T0 + 0.75 <= first <= T0 + 1
     assert rig.run(0.5) == ["a"]  # not yet
     assert rig.run(0.5) == ["a", "a"]
     second = rig.watcher.next_due()
-    assert second is not None and second - rig.clock.now >= 1.5  # twice as long
+    assert second is not None
+    assert second - rig.clock.now >= 1.5
     assert rig.run(2) == ["a", "a", "a"]
-    assert failed["metadata"]["uid"] in rig.ledger and rig.watcher.next_due() is None
+    assert failed["metadata"]["uid"] in rig.ledger
+    assert rig.watcher.next_due() is None
     assert sum("was not taken; trying again" in line for line in rig.lines) == 2
 
 
@@ -181,7 +187,8 @@ def test_a_report_function_that_raises_is_a_report_not_taken(kube: KubeAPI, rig:
     rig.job(job)
     rig.run()
     assert "the report of Job etl/a failed: RuntimeError('template exploded')" in rig.lines
-    assert job["metadata"]["uid"] not in rig.ledger and rig.watcher.next_due() is not None
+    assert job["metadata"]["uid"] not in rig.ledger
+    assert rig.watcher.next_due() is not None
 
 
 def test_stopping_ends_the_pass_after_the_report_in_flight(kube: KubeAPI, rig: Rig) -> None:
@@ -203,7 +210,8 @@ def test_running_and_finished_jobs_are_kept_only_while_running(kube: KubeAPI, ri
     rig.job(job)
     assert set(rig.watcher.jobs) == {job["metadata"]["uid"]}
     rig.job(kube.replace(k.complete(job)), "MODIFIED")
-    assert rig.watcher.jobs == {} and rig.run() == []
+    assert rig.watcher.jobs == {}
+    assert rig.run() == []
 
 
 def test_deleted_objects_leave_the_record_and_a_relist_prunes_once_all_have_listed(
@@ -220,7 +228,8 @@ def test_deleted_objects_leave_the_record_and_a_relist_prunes_once_all_have_list
     rig.listed(JOBS, two)
     assert "vanished-while-away" in rig.ledger  # the pods have not listed yet
     rig.listed(PODS)
-    assert "vanished-while-away" not in rig.ledger and two["metadata"]["uid"] in rig.ledger
+    assert "vanished-while-away" not in rig.ledger
+    assert two["metadata"]["uid"] in rig.ledger
     rig.run()
     assert not rig.ledger.dirty  # the pruned record was written
 

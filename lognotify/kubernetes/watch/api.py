@@ -131,15 +131,30 @@ class Api:
         return self._core.list_pod_for_all_namespaces, ()
 
     def pages(
-        self, kind: str, namespace: str | None, selector: str | None, *, limit: int = PAGE
+        self,
+        kind: str,
+        namespace: str | None,
+        selector: str | None,
+        *,
+        fields: str | None = None,
+        limit: int = PAGE,
     ) -> Iterator[tuple[list[Obj], str]]:
-        """The ``kind`` ("jobs", "pods") objects, a page at a time, each with the list's version."""
+        """The ``kind`` ("jobs", "pods") objects, a page at a time, each with the list's version.
+
+        ``selector`` selects by label, ``fields`` by field (``status.phase=Pending``).
+        """
         method, args = self._lister(kind, namespace)
         what = f"list {kind}" + (f" in {namespace}" if namespace else "")
         token = None
         while True:
             response = self._call(
-                what, method, *args, label_selector=selector, limit=limit, _continue=token
+                what,
+                method,
+                *args,
+                label_selector=selector,
+                field_selector=fields,
+                limit=limit,
+                _continue=token,
             )
             page = self._read(what, response)
             meta = page.get("metadata") or {}
@@ -149,7 +164,14 @@ class Api:
                 return
 
     def watch(
-        self, kind: str, namespace: str | None, selector: str | None, version: str, seconds: int
+        self,
+        kind: str,
+        namespace: str | None,
+        selector: str | None,
+        version: str,
+        seconds: int,
+        *,
+        fields: str | None = None,
     ) -> Stream:
         """The events of ``kind`` after ``version``, for ``seconds`` at most (then it ends)."""
         method, args = self._lister(kind, namespace)
@@ -159,6 +181,7 @@ class Api:
             method,
             *args,
             label_selector=selector,
+            field_selector=fields,
             watch=True,
             resource_version=version,
             timeout_seconds=seconds,
