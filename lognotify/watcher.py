@@ -46,12 +46,13 @@ def watch_main(argv: list[str], console: Console) -> int:
     except ConfigError as exc:
         console.warn(str(exc))
         return exits.CONFIG_ERROR
-    try:
-        from lognotify.kubernetes.watch import WatchOptions, run_watch
-    except ImportError as exc:
-        console.warn(f"lognotify watch needs the Kubernetes client: pip install "
-                     f"'lognotify[watch]' ({exc})")  # fmt: skip
+    import importlib.util
+
+    if importlib.util.find_spec("kubernetes") is None:
+        console.warn("lognotify watch needs the Kubernetes client: pip install 'lognotify[watch]'")
         return exits.CONFIG_ERROR
+    from lognotify.kubernetes.watch import WatchOptions, run_watch
+
     options = WatchOptions(namespaces=settings.watch.namespaces, selector=settings.watch.selector,
                            stuck_after=settings.watch.stuck_after, once=bool(args.get("once")),
                            max_bytes=settings.max_bytes)  # fmt: skip
