@@ -19,13 +19,18 @@ COPY . .
 # the wrapper never imports it. `--build-arg LOGNOTIFY_EXTRAS=` leaves it out.
 ARG LOGNOTIFY_EXTRAS=watch
 # pip compiles the .pyc files here, because at run time the root filesystem is read-only; the
-# built-in templates are compiled here too, into the package (never written at run time).
+# built-in templates are compiled here too, into the installed package (never written at run
+# time). That step runs from / : `python -m` puts the working directory first on sys.path, and
+# from /src it would import (and compile the templates into) the source tree instead. The
+# entries are written 0600 (as every cache entry lognotify makes) and owned by root: they are
+# made readable for the image's user, who would otherwise compile the templates in every run.
 RUN python -m pip wheel --wheel-dir /wheels ".${LOGNOTIFY_EXTRAS:+[$LOGNOTIFY_EXTRAS]}" \
  && python -m venv /opt/lognotify \
  && /opt/lognotify/bin/pip install --no-index --find-links=/wheels \
         "lognotify${LOGNOTIFY_EXTRAS:+[$LOGNOTIFY_EXTRAS]}" \
  && /opt/lognotify/bin/lognotify --version \
- && /opt/lognotify/bin/python -m lognotify.report.cache
+ && cd / && /opt/lognotify/bin/python -m lognotify.report.cache \
+ && chmod 0644 /opt/lognotify/lib/python3*/site-packages/lognotify/report/templates/__pycache__/*.jinja
 
 # ---- final image: that venv, nothing else ------------------------------------------------------
 FROM ${BASE_IMAGE}
