@@ -69,7 +69,8 @@ def notify(
         return Notified()
     if result.failed and not attempt.final and settings.notify_attempts == "last":
         words = f"Kubernetes will retry ({attempt.words})"
-        console.warn(f"FAILED ({result.reason.short}); no report: {words}")
+        name = job_name(settings, result.program)
+        console.warn(f"FAILED {name} ({result.reason.short}); no report: {words}")
         _account(result, settings, console, f"no report: {words}")
         return Notified()
     try:

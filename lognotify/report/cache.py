@@ -106,5 +106,8 @@ def compile_builtin(folder: Path = PACKAGE, templates: Sequence[str] | None = No
 
 if __name__ == "__main__":  # python -m lognotify.report.cache: at an image's build
     private_folder(PACKAGE)
-    os.chmod(PACKAGE, 0o755)  # read by the image's other user; written by no one but root
     compile_builtin()
+    # read by the image's own user at run time; written by no one but the builder (root)
+    os.chmod(PACKAGE, 0o755)
+    for entry in PACKAGE.glob("*.jinja"):
+        os.chmod(entry, 0o644)
