@@ -21,6 +21,14 @@ Fixtures
     Factory: ``smtp_scripted(**kwargs)`` returns a started
     :class:`~smtp_servers.ScriptedServer` (``ca`` defaults to ``smtp_ca``);
     call it several times for several servers.  All are stopped at teardown.
+``hand_rolled``
+    Factory: ``hand_rolled(**kwargs)`` returns a started
+    :class:`~smtp_servers.HandRolled` (slow replies, refused or deferred recipients,
+    odd EHLO replies); stopped at teardown.
+``sleeps``
+    A :class:`~helpers.Sleeps`: an injected ``sleep`` that records and never waits.
+``outbox``, ``env``
+    Where the program under test writes its reports, and a clean environment naming it.
 """
 
 from __future__ import annotations
@@ -39,10 +47,12 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
+from helpers import Sleeps, clean_env  # noqa: E402
 from smtp_servers import (  # noqa: E402
-    SMTPSServer,
+    HandRolled,
     ScriptedServer,
     Sink,
+    SMTPSServer,
     StartTLSServer,
     UntrustedStartTLSServer,
 )
@@ -102,6 +112,23 @@ def smtp_scripted(smtp_ca: trustme.CA) -> Iterator[Callable[..., ScriptedServer]
         yield make
 
 
+@pytest.fixture
+def hand_rolled() -> Iterator[Callable[..., HandRolled]]:
+    """Factory for started :class:`HandRolled` servers (keyword args)."""
+    with ExitStack() as stack:
+
+        def make(*args: Any, **kwargs: Any) -> HandRolled:
+            return stack.enter_context(HandRolled(*args, **kwargs))
+
+        yield make
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """An injected ``sleep`` that records how long it was asked to wait."""
+    return Sleeps()
+
+
 # --- the real program, writing its reports to an outbox -------------------------------------
 
 
@@ -114,6 +141,4 @@ def outbox(tmp_path: Path) -> Path:
 @pytest.fixture
 def env(outbox: Path) -> dict[str, str]:
     """A clean environment (no LOGNOTIFY_* from the developer's) with the outbox set."""
-    from helpers import clean_env
-
     return clean_env(LOGNOTIFY_OUTBOX=str(outbox))

@@ -60,16 +60,18 @@ import email.policy
 import logging
 import os
 import shutil
+import socket
+import socketserver
 import ssl
 import sys
 import tempfile
 import threading
-import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any, Callable, Final, Literal, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -84,13 +86,14 @@ __all__ = [
     "BaseSMTPServer",
     "Delivery",
     "DropPoint",
+    "HandRolled",
     "SMTPSServer",
     "ScriptedServer",
     "Sink",
     "StartTLSServer",
     "TLSMode",
+    "Trickle",
     "UntrustedStartTLSServer",
-    "wait_until",
 ]
 
 HOST: Final = "127.0.0.1"
@@ -200,8 +203,7 @@ class _TestSMTP(SMTP):
     @property
     def is_tls(self) -> bool:
         return (
-            self.transport is not None
-            and self.transport.get_extra_info("ssl_object") is not None
+            self.transport is not None and self.transport.get_extra_info("ssl_object") is not None
         )
 
     # -- commands -----------------------------------------------------------
@@ -387,9 +389,9 @@ class BaseSMTPServer:
         with self._cond:
             self._live = False
         try:
-            asyncio.run_coroutine_threadsafe(
-                self._shutdown(controller), controller.loop
-            ).result(timeout=5)
+            asyncio.run_coroutine_threadsafe(self._shutdown(controller), controller.loop).result(
+                timeout=5
+            )
         finally:
             controller.stop()
 
@@ -483,6 +485,12 @@ class BaseSMTPServer:
         """
         self._wait(lambda: len(self._messages) >= n, timeout, f"{n} message(s)")
         return self.messages
+
+    def wait_for_received(self, n: int = 1, timeout: float = 5.0) -> list[Delivery]:
+        """Block until at least ``n`` message bodies reached the final ``.`` (accepted or
+        not: a stalled DATA counts as soon as its body is in); return them all."""
+        self._wait(lambda: len(self._received) >= n, timeout, f"{n} message body(ies)")
+        return self.received
 
     def wait_for_connections(self, n: int = 1, timeout: float = 5.0) -> int:
         """Block until at least ``n`` connections were accepted; return the count."""
@@ -779,11 +787,141 @@ class ScriptedServer(BaseSMTPServer):
         return None
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
-    """Poll ``predicate`` (cheaply, with short sleeps) until true or timeout."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
+# --- servers below aiosmtpd: replies it cannot be made to give ---------------------------------
+
+
+class HandRolled(socketserver.ThreadingTCPServer):
+    """A minimal plain SMTP server (a context manager) for what ScriptedServer cannot do.
+
+    It waits ``delay`` seconds before every reply (as tarpits do), refuses the recipients in
+    ``refuse`` with 550 and the first ``defer[address]`` RCPTs of an address with 451. Its
+    EHLOs get the replies in ``ehlo`` first (a 4xx one then closes the connection, as servers
+    do), then 250; ``helo_only`` refuses every EHLO with 502 and wants HELO before MAIL.
+    ``accepted`` lists the recipients of every message it took; ``connections`` counts.
+    """
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        delay: float = 0.0,
+        refuse: tuple[str, ...] = (),
+        *,
+        defer: dict[str, int] | None = None,
+        ehlo: tuple[str, ...] = (),
+        helo_only: bool = False,
+    ) -> None:
+        self.delay = delay
+        self.refuse = refuse
+        self.defer = dict(defer or {})
+        self.ehlo = list(ehlo)
+        self.helo_only = helo_only
+        self.accepted: list[list[str]] = []
+        self.message_ids: list[str] = []
+        self.connections = 0
+        self.stopping = threading.Event()
+        super().__init__((HOST, 0), _HandRolledSession)
+        self.host, self.port = HOST, int(self.server_address[1])
+
+    def __enter__(self) -> HandRolled:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _HandRolledSession(socketserver.StreamRequestHandler):
+    server: HandRolled
+
+    def reply(self, line: str) -> None:
+        self.server.stopping.wait(self.server.delay)  # the tarpit's delay is what is tested
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self) -> None:
+        server = self.server
+        server.connections += 1
+        self.reply("220 localhost hand-rolled")
+        recipients: list[str] = []
+        greeted = False
+        for raw in self.rfile:
+            verb, _, arg = raw.decode().strip().partition(" ")
+            verb = verb.upper()
+            if verb == "QUIT":
+                self.reply("221 bye")
+                return
+            if verb == "EHLO":
+                if server.helo_only:
+                    self.reply("502 5.5.2 EHLO not supported, say HELO")
+                    continue
+                if server.ehlo:
+                    line = server.ehlo.pop(0)
+                    self.reply(line)
+                    if line.startswith("4"):
+                        return
+                    greeted = line.startswith("2")
+                    continue
+                greeted = True
+            if verb == "HELO":
+                greeted = True
+            if verb == "MAIL" and not greeted:
+                self.reply("503 5.5.1 send HELO/EHLO first")
+                continue
+            if verb == "RCPT":
+                address = arg.partition("<")[2].partition(">")[0]
+                if address in server.refuse:
+                    self.reply("550 5.1.1 No such user here")
+                    continue
+                if server.defer.get(address, 0) > 0:
+                    server.defer[address] -= 1
+                    self.reply("451 4.7.1 Greylisted, try again later")
+                    continue
+                recipients.append(address)
+            if verb == "DATA":
+                self.reply("354 go on")
+                for body in self.rfile:
+                    if body.rstrip(b"\r\n") == b".":
+                        break
+                    if body.lower().startswith(b"message-id:"):
+                        server.message_ids.append(body.split(b":", 1)[1].strip().decode())
+                server.accepted.append(recipients)
+                recipients = []
+            self.reply("250 ok")
+
+
+class Trickle:
+    """A server (a context manager) that greets one byte every ``interval`` seconds, on every
+    connection, for ever: each read succeeds, the reply never ends."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.sock = socket.create_server((HOST, 0))
+        self.host, self.port = HOST, int(self.sock.getsockname()[1])
+        self.stop = threading.Event()
+
+    def __enter__(self) -> Trickle:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.sock.close()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(self.interval)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            while not self.stop.wait(self.interval):  # the trickle is the behaviour tested
+                try:
+                    conn.sendall(b"2")
+                except OSError:
+                    return
