@@ -6,12 +6,13 @@ import logging
 import sys
 
 from lognotify.capture import Capture
+from lognotify.errors import ConfigError
 from lognotify.run.signals import critical
 from lognotify.settings.parsers import size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TextIO
+    from typing import Any, TextIO
 
 DEFAULT_MAX_BYTES = 1 << 20
 
@@ -82,3 +83,23 @@ class TeeHandler(logging.Handler):
     def getvalue(self) -> str:
         """The captured text (head and tail, without the part left out between them)."""
         return self.capture.snapshot().data.decode("utf-8", "replace")
+
+
+def log_options(options: dict[str, Any]) -> tuple[int, logging.Formatter]:
+    """The handler's level and formatter from ``level``, ``log_format`` and ``echo``."""
+    if not isinstance(options["echo"], bool):
+        raise ConfigError(f"echo: expected True or False, got {options['echo']!r}")
+    level = options["level"]
+    if isinstance(level, str) and not level.strip().isdigit():
+        level = logging.getLevelName(level.strip().upper())  # a number when the name is known
+    elif isinstance(level, (int, str)) and not isinstance(level, bool):
+        level = int(level)
+    if not isinstance(level, int) or level < 0:
+        raise ConfigError(
+            f"level: expected a logging level like INFO, DEBUG or 20, got {options['level']!r}"
+        )
+    try:
+        formatter = logging.Formatter(options["log_format"], validate=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"log_format: {exc}") from None
+    return level, formatter

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shlex
 import signal
 import sys
@@ -16,7 +15,9 @@ from lognotify import exits
 from lognotify.blocks import ACTIVE, SHARED, BlockHandler
 from lognotify.capture import Capture
 from lognotify.console import Console
+from lognotify.ending import block_ending, script_name
 from lognotify.errors import ConfigError
+from lognotify.handler import log_options
 from lognotify.notify import notify
 from lognotify.outcome import RunResult, library_reason
 from lognotify.run import signals
@@ -120,7 +121,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         self._console = Console()
         try:
             self._settings, self._rule = _settings(self._settings_given)
-            level, formatter = _log_options(self._options)
+            level, formatter = log_options(self._options)
         except ConfigError as exc:
             self._console.warn(str(exc))
             raise SystemExit(exits.CONFIG_ERROR) from exc
@@ -207,7 +208,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         self, exc: BaseException | None, tb: TracebackType | None, handler: TeeHandler,
         ended: float,
     ) -> RunResult:  # fmt: skip
-        exit_code, exception, trace = _ending(exc, tb)
+        exit_code, exception, trace = block_ending(exc, tb)
         stopped_by = self.stopped_by
         if stopped_by == signal.SIGTERM:
             # Our SystemExit(143), or what it became on its way out (a CancelledError in
@@ -222,7 +223,7 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         output = handler.capture.snapshot()
         reason = library_reason(exit_code=exit_code, exception=exception, stopped_by=stopped_by,
                                 error_reported=handler.error_seen)  # fmt: skip
-        return RunResult(mode="library", command=shlex.join(argv), program=_script_name(),
+        return RunResult(mode="library", command=shlex.join(argv), program=script_name(),
                          exit_code=exit_code, reason=reason, exception=exception,
                          traceback=trace, started=self._started, ended=ended, output=output,
                          error_reported=handler.error_seen,
@@ -279,63 +280,6 @@ def _settings(given: dict[str, Any]) -> tuple[Settings, ErrorRule]:
     return settings, ErrorRule(settings.error_patterns)
 
 
-def _ending(
-    exc: BaseException | None, tb: TracebackType | None
-) -> tuple[int, str | None, str | None]:
-    """The exit status, the exception's words and its traceback, for how the block ended."""
-    if isinstance(exc, SystemExit):
-        if exc.code is None or exc.code == 0:
-            return 0, None, None
-        if isinstance(exc.code, int):
-            return int(exc.code), None, None  # sys.exit(True) exits 1
-        return 1, f"SystemExit: {exc.code}", None  # sys.exit("message"): printed, exit 1
-    if isinstance(exc, KeyboardInterrupt):
-        return exits.for_signal(signal.SIGINT), "KeyboardInterrupt", None
-    if exc is None:
-        return 0, None, None
-    return 1, _describe(exc), "".join(traceback.format_exception(type(exc), exc, tb))
-
-
 def _cancelled() -> type[BaseException]:
     asyncio = sys.modules.get("asyncio")  # loaded if and only if a task could be cancelled
     return asyncio.CancelledError if asyncio is not None else SystemExit
-
-
-def _log_options(options: dict[str, Any]) -> tuple[int, logging.Formatter]:
-    """The handler's level and formatter from ``level``, ``log_format`` and ``echo``."""
-    if not isinstance(options["echo"], bool):
-        raise ConfigError(f"echo: expected True or False, got {options['echo']!r}")
-    level = options["level"]
-    if isinstance(level, str) and not level.strip().isdigit():
-        level = logging.getLevelName(level.strip().upper())  # a number when the name is known
-    elif isinstance(level, (int, str)) and not isinstance(level, bool):
-        level = int(level)
-    if not isinstance(level, int) or level < 0:
-        raise ConfigError(
-            f"level: expected a logging level like INFO, DEBUG or 20, got {options['level']!r}"
-        )
-    try:
-        formatter = logging.Formatter(options["log_format"], validate=True)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"log_format: {exc}") from None
-    return level, formatter
-
-
-def _describe(exc: BaseException) -> str:
-    kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    try:
-        message = str(exc)
-    except Exception:  # an exception may fail to describe itself; the report still goes out
-        message = "<unprintable>"
-    return f"{name}: {message}" if message else name
-
-
-def _script_name() -> str:
-    path = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    if not path or path in ("-c", "-m", "-"):
-        return "python"
-    stem, _ = os.path.splitext(os.path.basename(path))
-    if stem == "__main__":
-        return os.path.basename(os.path.dirname(os.path.abspath(path))) or "python"
-    return stem
