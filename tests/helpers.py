@@ -125,15 +125,17 @@ def parse(raw: bytes) -> EmailMessage:
 
 
 def text_body(message: EmailMessage) -> str:
+    """The text part as a reader sees it (a message taken off the wire has CRLF line ends)."""
     part = message.get_body(("plain",))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
 
 
 def html_body(message: EmailMessage) -> str:
+    """The HTML part, its line ends as written."""
     part = message.get_body(("html",))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
 
 
 def attachment(message: EmailMessage) -> tuple[str, bytes] | None:

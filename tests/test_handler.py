@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,10 +261,9 @@ def _log_from_many_threads(logger: logging.Logger, handler: TeeHandler) -> None:
 
     def read() -> None:
         start.wait()
-        while not done.is_set():
+        while not done.wait(0.001):  # a reader spinning on the lock would starve the writers
             handler.capture.snapshot()
             handler.getvalue()
-            time.sleep(0.001)  # a busy reader spinning on the lock would starve the writers
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
     reader = threading.Thread(target=read)
@@ -324,5 +322,6 @@ def test_many_threads_with_a_small_capture_keep_the_accounting_exact(
     # Records are whole: all but the lines cut at the edges of the omitted part are intact.
     head_lines = snapshot.head.decode().split("\n")[:-1]
     tail_lines = snapshot.tail.decode().split("\n")[1:-1]
-    assert head_lines and tail_lines
+    assert head_lines
+    assert tail_lines
     assert all(RECORD.match(line) for line in head_lines + tail_lines)
