@@ -30,18 +30,19 @@ out the few other lines whose text could match, which are shown and matched one 
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections import deque
-from functools import cache, partial
 
 from lognotify.record import Record
 from lognotify.text import LINE_CHARS, readable_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable, Sequence
     from typing import Any
+
+    from lognotify.fastscan import Loading, Prefilter
 
     Search = Callable[[Any, int, int], list[tuple[int, int]]]  # [(start, end)]; -1s: none
     Kept = tuple[int, bytes | str, int]  # number, the raw line (shown when asked) or text, stream
@@ -49,6 +50,10 @@ if TYPE_CHECKING:
 KEEP = 8192  # bytes of a line kept: 2,000 characters of UTF-8 take at most 8,000
 BATCH = 64 * 1024  # smaller chunks are gathered first: a scan has a fixed cost
 LITTLE = 16 * 1024  # output under this, before the scanner is needed, is matched line by line
+# Output past this is scanned by Hyperscan where it is installed (``lognotify.fastscan``):
+# loading it costs ~5 ms (and compiling its database ~50 ms the first time, in the
+# background), which only a large output wins back.
+FAST_AFTER = 4 << 20
 
 _CTL = r"\x00-\x08\x0a-\x1f\x7f"
 _U8 = (r"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
@@ -64,6 +69,7 @@ _BAD = (r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\xc1\xf5-\xff]|\r[^\n]|\xe0(?:[^\x
         r"|\xed(?:[^\x80-\x9f\n]|$)|\xf0(?:[^\x90-\xbf\n]|$)|\xf4(?:[^\x80-\x8f\n]|$)"
         rf"|[\xc2-\xdf\xe1-\xec\xee\xef\xf1-\xf3]{_END}|(?:{_LEAD3}|{_LEAD4}){_END}"
         rf"|(?:{_LEAD4})[\x80-\xbf]{_END}")  # fmt: skip
+BAD = _BAD  # for ``fastscan``
 _CUT = rf"(?:\r|[\xc2-\xf4]|{_LEAD3}|{_LEAD4}|(?:{_LEAD4})[\x80-\xbf])"  # bad before ASCII
 _ESC = r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)|[@-Z\\-_])"
 _LEVELS = ("error", "err", "eror", "fatal", "panic", "crit", "critical", "alert", "emerg",
@@ -98,6 +104,12 @@ def _rule(clean: bool) -> str:
     ])  # fmt: skip
 
 
+def raw_rule() -> str:
+    """The built-in rule as a pattern over a raw line's bytes (multi-line: ``^`` and ``$`` at
+    each line's start and end); on a line that shows as it is, it matches as the rule does."""
+    return _rule(clean=False)
+
+
 def _split(tokens: list[str]) -> str:
     """A core with at least one escape code inside it."""
     inside = f"(?:{_ESC})+" + f"(?:{_ESC})*".join(tokens[1:])
@@ -113,7 +125,7 @@ class ErrorRule:
     bad pattern raises ValueError (``check_pattern``). RE2 is loaded on first use, not here.
     """
 
-    __slots__ = ("_matcher", "_scanner", "extra_patterns")
+    __slots__ = ("_extra", "_matcher", "_scanner", "extra_patterns")
 
     def __init__(self, extra_patterns: Sequence[str] = ()) -> None:
         for pattern in extra_patterns:
@@ -122,6 +134,7 @@ class ErrorRule:
         self.extra_patterns = tuple(extra_patterns)
         self._matcher: Search | None = None
         self._scanner: tuple[Search, Search] | None = None
+        self._extra: Search | None = None
 
     def matches(self, text: str) -> bool:
         """Whether ``text``, one line as shown (escape codes dropped), looks like an error."""
@@ -150,6 +163,13 @@ class ErrorRule:
             )
         return self._scanner
 
+    def extra_search(self) -> Search | None:
+        """The extra patterns as one search over many lines (None without any)."""
+        if self._extra is None and self.extra_patterns:
+            self._extra = _search("(?m)" + "|".join(f"(?:{p})" for p in self.extra_patterns),
+                                  anchored=False)  # fmt: skip
+        return self._extra
+
 
 def _compile(pattern: str) -> Any:
     import re2  # ~6 ms: loaded when the first line is looked at, never at start-up
@@ -163,6 +183,8 @@ def _compile(pattern: str) -> Any:
 
 
 def _search(pattern: str, *, anchored: bool) -> Search:
+    from functools import partial
+
     compiled = _compile(pattern)
     inner: Any = getattr(compiled, "_regexp", None)  # the binding itself: half the cost a call
     if (anchor := getattr(type(inner), "Anchor", None)) is not None:
@@ -225,8 +247,15 @@ class ErrorLines:
     also a ``BATCH`` block of it with its escape codes dropped.
     """
 
-    def __init__(self, rule: ErrorRule | None = None, *, first: int = 5, last: int = 15) -> None:
+    def __init__(
+        self, rule: ErrorRule | None = None, *, first: int = 5, last: int = 15,
+        fast_after: int | None = FAST_AFTER,
+    ) -> None:  # fmt: skip
         self._rule, self._first, self._total, self._lines = rule or _DEFAULT, first, 0, 0
+        # Bytes still to see before Hyperscan is loaded (0: now; -1: never, or done).
+        self._until_fast = -1 if fast_after is None else fast_after
+        self._loading: Loading | None = None
+        self._fast: Prefilter | None = None
         self._firsts: list[Kept] = []
         self._lasts: deque[Kept] = deque(maxlen=last)
         self._batch, self._batch_marks = bytearray(), [(0, 1)]  # (offset, stream) from which on
@@ -275,6 +304,8 @@ class ErrorLines:
             self._batch.clear()  # nothing refers to it: kept lines are copies
 
     def _scan(self, data: bytes | bytearray, marks: Sequence[tuple[int, int]]) -> None:
+        if self._until_fast >= 0:
+            self._load_fast(len(data))
         self._marks, start = marks, 0
         if self._carry_size:  # the line not ended yet goes on
             start = data.find(b"\n") + 1
@@ -300,11 +331,34 @@ class ErrorLines:
         self._check(self._carry, size - len(self._carry), self._carry_stream, self._lines)
         self._carry.clear()
 
+    def _load_fast(self, size: int) -> None:
+        if self._loading is None:
+            self._until_fast = max(self._until_fast - size, 0)
+            if self._until_fast:
+                return
+            from lognotify.fastscan import load
+
+            self._loading = load(self._rule)
+        if self._loading.ready:  # until then, the RE2 scanner goes on
+            self._fast = self._loading.prefilter()
+            self._until_fast = -1  # loaded, or not to be had: asked once
+
+    def _prefiltered(self, data: bytes | bytearray, pos: int, end: int) -> bool:
+        """Whether Hyperscan pointed out the lines of data[pos:end] to judge (they are)."""
+        starts = self._fast.lines(data, pos, end) if self._fast is not None else None
+        if starts is None:
+            return False
+        for start in starts:  # the few lines that may look like errors, judged one by one
+            self._line(data, start, data.find(b"\n", start, end))
+        return True
+
     def _lines_in(self, data: bytes | bytearray, pos: int, end: int) -> None:
         """Every error line of data[pos:end], which holds whole lines."""
         if end - pos < LITTLE and self._rule._scanner is None:  # saves compiling the scanner
             while pos < end:
                 pos = self._line(data, pos, data.find(b"\n", pos, end))
+            return
+        if self._prefiltered(data, pos, end):
             return
         search, run = self._rule.scanner()
         extra = bool(self._rule.extra_patterns)
@@ -412,7 +466,13 @@ def _short_lines(data: bytes | bytearray, pos: int, end: int, longest: int = LIN
     return end
 
 
-@cache
+_ESCAPES: list[re.Pattern[bytes]] = []
+
+
 def _escapes() -> re.Pattern[bytes]:
     """``text.readable_line``'s escape codes, as bytes, and never across a line's end."""
-    return re.compile(_ESC.encode())
+    if not _ESCAPES:
+        import re
+
+        _ESCAPES.append(re.compile(_ESC.encode()))
+    return _ESCAPES[0]

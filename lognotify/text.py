@@ -1,27 +1,48 @@
-"""Text as a report shows it: readable, bounded, and safe in a header or a file name. Pure."""
+"""Text as a report shows it: readable, bounded, and safe in a header or a file name. Pure.
+
+Its patterns are compiled on first use: this module is on the path of ``lognotify -- true``,
+which never shows a line.
+"""
 
 from __future__ import annotations
 
-import re
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+
 LINE_CHARS = 2_000
-_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
-# Everything a header must not carry: C0 and C1 controls, DEL, and the Unicode line and
-# paragraph separators; bidirectional overrides too, which can make a subject lie.
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]+")
-_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PATTERNS = {
+    "ansi": r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])",
+    "control": r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]",
+    # Everything a header must not carry: C0 and C1 controls, DEL, and the Unicode line and
+    # paragraph separators; bidirectional overrides too, which can make a subject lie.
+    "header": r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]+",
+    "filename": r"[^A-Za-z0-9._-]+",
+}
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    found = _compiled.get(name)
+    if found is None:
+        import re
+
+        found = _compiled[name] = re.compile(_PATTERNS[name])
+    return found
 
 
 def readable_line(line: str) -> str:
     """What a terminal would show of one line: escapes dropped, a progress bar at its last
     state, other control characters as ``\\xNN``, undecodable bytes as U+FFFD, and at most
     LINE_CHARS characters."""
-    line = _ANSI.sub("", line)
+    if len(line) <= LINE_CHARS and line.isprintable():
+        return line  # no escape, CR, control character or undecodable byte: shown as it is
+    line = _pattern("ansi").sub("", line)
     if "\r" in line:
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
-    line = _CONTROL.sub(_visible, line)
+    line = _pattern("control").sub(_visible, line)
     if len(line) > LINE_CHARS:
         line = f"{line[:LINE_CHARS]}... [{len(line) - LINE_CHARS:,} more characters]"
     return line
@@ -48,7 +69,7 @@ def readable_text(value: str) -> str:
 def neutralise(value: str) -> str:
     """One line for a header: every control character (line breaks, NUL, ESC, DEL, C1) and
     every bidirectional override becomes a space, and runs of space become one."""
-    return " ".join(_HEADER_UNSAFE.sub(" ", value).split())
+    return " ".join(_pattern("header").sub(" ", value).split())
 
 
 def bounded(text: str, limit: int) -> str:
@@ -77,4 +98,4 @@ def utc_stamp(timestamp: float) -> str:
 
 def file_safe(text: str) -> str:
     """``text`` usable in a file name: each run of other characters becomes ``_``."""
-    return _FILENAME_UNSAFE.sub("_", text)
+    return _pattern("filename").sub("_", text)

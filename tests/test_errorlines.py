@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lognotify import fastscan
 from lognotify.errorlines import (
     BATCH,
     KEEP,
@@ -139,9 +140,15 @@ def test_neither_importing_nor_making_a_rule_loads_re2() -> None:
 
 
 def _tracked(
-    chunks: list[tuple[bytes, int]], rule: ErrorRule | None = None, first: int = 5, last: int = 15
+    chunks: list[tuple[bytes, int]],
+    rule: ErrorRule | None = None,
+    first: int = 5,
+    last: int = 15,
+    *,
+    fast: bool = False,
 ) -> tuple[tuple[ErrorLine, ...], int, int]:
-    tracker = ErrorLines(rule, first=first, last=last)
+    """What the tracker finds; ``fast``: with Hyperscan from the first byte (``HYPERSCAN``)."""
+    tracker = ErrorLines(rule, first=first, last=last, fast_after=0 if fast else None)
     for data, stream in chunks:
         tracker.feed(data, stream)
     tracker.finish()
@@ -175,6 +182,11 @@ SCANNING = ErrorRule()
 SCANNING.scanner()  # so that small outputs go through the scanner too, not line by line
 WITH_EXTRA = ErrorRule(["WARN", r"ok$"])
 WITH_EXTRA.scanner()
+# Hyperscan's databases, built here once: a tracker then uses them from its first chunk on.
+HYPERSCAN = all(
+    fastscan.database(rule.extra_patterns) is not None for rule in (SCANNING, WITH_EXTRA)
+)
+PATHS = (False, True) if HYPERSCAN else (False,)  # the RE2 scanner, and Hyperscan's prefilter
 
 # Pieces of lines: words of the rule, near misses, and what does not show as itself (escape
 # codes, also inside words; control characters; bytes that are not UTF-8; a CR).
@@ -212,7 +224,9 @@ def test_the_tracker_finds_what_splitting_the_whole_output_finds(
     chunks: list[tuple[bytes, int]], first: int, last: int
 ) -> None:
     for rule in (SCANNING, WITH_EXTRA):
-        assert _tracked(chunks, rule, first, last) == _reference(chunks, rule, first, last)
+        expected = _reference(chunks, rule, first, last)
+        for fast in PATHS:
+            assert _tracked(chunks, rule, first, last, fast=fast) == expected
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -258,11 +272,13 @@ def test_dense_colored_output_gives_the_same_with_its_escape_codes_dropped_at_on
     bounds = sorted({min(cut, len(data)) for cut in cuts})
     chunks = [(data[a:b], 2) for a, b in zip([0, *bounds], [*bounds, len(data)], strict=False)]
     for rule in (SCANNING, WITH_EXTRA):
-        assert _tracked(chunks, rule) == _reference(chunks, rule)
+        for fast in PATHS:
+            assert _tracked(chunks, rule, fast=fast) == _reference(chunks, rule)
 
 
 def test_every_line_given_looks_like_an_error_as_shown() -> None:
     chunk = b"".join(b"INFO %d\nERROR \x1b[1m%d\x1b[0m\nWARN x\n" % (i, i) for i in range(5000))
+    assert _tracked([(chunk, 2)], SCANNING, fast=True) == _tracked([(chunk, 2)], SCANNING)
     lines, total = _tracked([(chunk, 2)], SCANNING)[:2]
     assert total == 5000
     assert len(lines) == 20
@@ -294,8 +310,9 @@ def test_a_line_that_does_not_show_as_it_is_is_judged_as_it_shows(
 ) -> None:
     filler = b"INFO fine\n" * (BATCH // 10)
     for chunks in ([(raw, 1)], [(filler + raw + b"\n" + filler, 1)]):
-        assert _tracked(chunks, SCANNING)[1] == expected
-        assert _tracked(chunks, SCANNING) == _reference(chunks, SCANNING)
+        for fast in PATHS:
+            assert _tracked(chunks, SCANNING, fast=fast)[1] == expected
+            assert _tracked(chunks, SCANNING, fast=fast) == _reference(chunks, SCANNING)
 
 
 @pytest.mark.parametrize("insert", [b"\x1b[1m", b"\x1b]8;;x\x07", b"\x01", b"\xff", b"\r"])
@@ -303,7 +320,8 @@ def test_real_lines_with_something_inserted_anywhere_are_judged_as_they_show(ins
     raw = [line.encode() for line in FLAGGED + NOT_FLAGGED]
     output = b"\n".join(line[:i] + insert + line[i:] for line in raw for i in range(len(line) + 1))
     for rule in (SCANNING, WITH_EXTRA):
-        assert _tracked([(output, 1)], rule) == _reference([(output, 1)], rule)
+        for fast in PATHS:
+            assert _tracked([(output, 1)], rule, fast=fast) == _reference([(output, 1)], rule)
 
 
 def test_a_line_keeps_the_stream_its_first_byte_came_from() -> None:
@@ -352,3 +370,16 @@ def test_what_the_tracker_holds_stays_small_whatever_it_is_fed() -> None:
             tracemalloc.stop()
         assert held < 2 * BATCH + KEEP + 64 * 1024, (chunk[:20], held)
         assert peak < 2 << 20, (chunk[:20], peak)  # a block with its escape codes dropped
+
+
+@pytest.mark.parametrize("fast", PATHS)
+def test_a_line_cut_when_shown_is_judged_as_it_shows_on_either_path(fast: bool) -> None:
+    # Cut after 2,000 characters, "ERRORS" leaves "ERROR" and then "... [": a word of the rule.
+    cut = b"x" * 1994 + b" ERRORS and more"
+    beyond = b"x" * 2100 + b" ERROR past the cut"  # not shown: not an error line
+    filler = b"INFO fine\n" * (BATCH // 10)
+    chunks = [(filler + cut + b"\n" + beyond + b"\n" + filler, 1)]
+    lines, total, _ = _tracked(chunks, SCANNING, fast=fast)
+    assert total == 1
+    assert lines[0].number == BATCH // 10 + 1
+    assert lines[0].text.startswith("x" * 1994 + " ERROR... [")

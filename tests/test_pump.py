@@ -1,40 +1,118 @@
-"""Pump: one stream moved byte for byte, in a thread of its own, into a sink and onwards."""
+"""Pump: one stream moved byte for byte, in a thread of its own, into a sink and onwards.
+
+Each behaviour holds both ways a pump moves bytes: read and written (``splice_after=-1``),
+and moved by the kernel (tee(2) into the capture's pipe, splice(2) on: ``splice_after=0``).
+"""
 
 from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
+
+import pytest
 
 from lognotify.run.pump import Pump
 
+WAYS = pytest.mark.parametrize("splice_after", [-1, 0], ids=["copied", "spliced"])
 
-def test_every_byte_reaches_the_sink_and_the_output_in_order() -> None:
+
+def _write_then_close(fd: int, data: bytes) -> threading.Thread:
+    def write() -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.close(fd)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    return writer
+
+
+@WAYS
+def test_every_byte_reaches_the_sink_and_the_output_in_order(splice_after: int) -> None:
     source_r, source_w = os.pipe()
     out_r, out_w = os.pipe()
     seen: list[bytes] = []
     ended = threading.Event()
-    pump = Pump(source_r, out_w, seen.append, on_end=ended.set).start()
-    data = bytes(range(256)) * 4000 + b"no newline at the end"
-    writer = threading.Thread(target=lambda: (os.write(source_w, data), os.close(source_w)))
-    writer.start()
+    pump = Pump(source_r, out_w, seen.append, on_end=ended.set, splice_after=splice_after).start()
+    data = bytes(range(256)) * 40_000 + b"no newline at the end"  # 10 MB: many chunks
+    writer = _write_then_close(source_w, data)
     received = bytearray()
     while len(received) < len(data):
-        received += os.read(out_r, 1 << 16)
+        received += os.read(out_r, 1 << 16)  # a slow reader: 64 KiB at a time
     writer.join()
     assert pump.join(10) and ended.is_set()
     assert bytes(received) == data and b"".join(seen) == data
+    assert all(isinstance(chunk, bytes) for chunk in seen)
     assert pump.eof and pump.mid_line and pump.source_left_open is None
+    assert pump.moved == len(data)
     os.close(out_r)
     os.close(out_w)
 
 
-def test_when_the_reader_goes_away_the_writer_meets_a_closed_pipe() -> None:
+def test_a_large_stream_is_moved_by_the_kernel_and_a_small_one_is_not() -> None:
+    for size, spliced in ((1000, False), (6 << 20, True)):
+        source_r, source_w = os.pipe()
+        out_r, out_w = os.pipe()
+        seen: list[bytes] = []
+        states: list[bool] = []
+        pump = Pump(source_r, out_w, lambda d, s=seen: s.append(d)).start()
+        writer = _write_then_close(source_w, b"x" * size)
+        received = 0
+        while received < size:
+            received += len(os.read(out_r, 1 << 20))
+            states.append(pump.spliced)
+        writer.join()
+        assert pump.join(10)
+        assert sum(map(len, seen)) == size and any(states) == spliced
+        os.close(out_r)
+        os.close(out_w)
+
+
+@WAYS
+def test_a_non_blocking_output_is_waited_on_not_dropped(splice_after: int) -> None:
+    source_r, source_w = os.pipe()
+    out_r, out_w = os.pipe()
+    os.set_blocking(out_w, False)  # as someone else's code may have left it
+    pump = Pump(source_r, out_w, lambda data: None, splice_after=splice_after).start()
+    data = os.urandom(3 << 20)
+    writer = _write_then_close(source_w, data)
+    received = bytearray()
+    while len(received) < len(data):
+        received += os.read(out_r, 4096)
+    writer.join()
+    assert pump.join(10) and bytes(received) == data
+    os.close(out_r)
+    os.close(out_w)
+
+
+@WAYS
+def test_an_output_the_kernel_cannot_splice_to_is_written_instead(
+    tmp_path: Path, splice_after: int
+) -> None:
+    source_r, source_w = os.pipe()
+    log = tmp_path / "out.log"
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # splice(2) refuses O_APPEND
+    seen: list[bytes] = []
+    pump = Pump(source_r, out, seen.append, splice_after=splice_after).start()
+    data = b"line\n" * 500_000
+    _write_then_close(source_w, data).join()
+    assert pump.join(10)
+    os.close(out)
+    assert log.read_bytes() == data and b"".join(seen) == data
+
+
+@WAYS
+def test_when_the_reader_goes_away_the_writer_meets_a_closed_pipe(splice_after: int) -> None:
     source_r, source_w = os.pipe()
     out_r, out_w = os.pipe()
     os.close(out_r)  # nobody reads our output any more
-    pump = Pump(source_r, out_w, lambda data: None).start()
+    seen: list[bytes] = []
+    pump = Pump(source_r, out_w, seen.append, splice_after=splice_after).start()
     os.write(source_w, b"first\n")
     assert pump.join(10) and pump.closed
+    assert b"".join(seen) == b"first\n"  # captured, though it could not be written
     try:
         os.write(source_w, b"second\n")
         raised = False
@@ -58,12 +136,17 @@ def test_stop_takes_what_is_there_and_leaves_a_source_still_held_open() -> None:
     os.close(source_w)
 
 
-def test_a_write_error_other_than_a_closed_pipe_is_told_and_capture_goes_on() -> None:
+@WAYS
+def test_a_write_error_other_than_a_closed_pipe_is_told_and_capture_goes_on(
+    splice_after: int,
+) -> None:
     source_r, source_w = os.pipe()
     full = os.open("/dev/full", os.O_WRONLY)
     seen: list[bytes] = []
     errors: list[OSError] = []
-    pump = Pump(source_r, full, seen.append, on_write_error=errors.append).start()
+    pump = Pump(
+        source_r, full, seen.append, on_write_error=errors.append, splice_after=splice_after
+    ).start()
     os.write(source_w, b"one\n")
     os.write(source_w, b"two\n")
     os.close(source_w)

@@ -3,7 +3,13 @@
 A pump is a thread of its own, so that a reader who stops reading one stream (a stalled
 ``kubectl logs``, a full pipe) never holds up the other: each stream blocks, as it would
 without lognotify, only on its own reader. Each chunk goes to the sink (the capture) before
-it is written on, so output that cannot be written still reaches the report.
+it is passed on, so output that cannot be written still reaches the report.
+
+Reads go into one buffer, reused (no allocation per chunk). Once a stream has carried
+``SPLICE_AFTER`` bytes, the pump lets the kernel move it (``run.splice``): tee(2) copies what
+is in the pipe into a pipe of ours, which the capture reads, and splice(2) moves the original
+on, so the passed-on bytes never come up to user space. Where the kernel cannot (an output
+opened for appending, a terminal on some kernels), the pump goes on reading and writing.
 """
 
 from __future__ import annotations
@@ -17,10 +23,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from lognotify.run.splice import Tee
+
 CHUNK = 1 << 20
 # After stop(): how many reads may still take what is already in the pipe. A leftover
 # process still writing must not keep the pump for ever.
 STOP_READS = 64
+# Bytes a stream carries before the kernel moves it: loading ctypes for tee(2) costs ~2 ms,
+# which a short output would never win back.
+SPLICE_AFTER = 4 << 20
 
 
 class Pump:
@@ -32,6 +43,7 @@ class Pump:
     ``on_end`` is called from the pump's thread when it ends (end of file, or after stop()).
     The pump closes the source at its end of file; after stop() a source that is still open
     (a leftover process holds its other end) is the owner's again: ``source_left_open``.
+    The sink is given each chunk as ``bytes`` of its own.
     """
 
     def __init__(
@@ -42,6 +54,7 @@ class Pump:
         *,
         on_end: Callable[[], None] | None = None,
         on_write_error: Callable[[OSError], None] | None = None,
+        splice_after: int = SPLICE_AFTER,
     ) -> None:
         self.source = source
         self.out = out
@@ -51,6 +64,10 @@ class Pump:
         self.eof = False  # the source reached its end (every writer closed it)
         self.closed = False  # the source was closed here (EPIPE)
         self.mid_line = False  # what was written on did not end with a newline
+        self.moved = 0  # bytes taken from the source
+        self._splice_after = splice_after  # -1: never
+        self._tee: Tee | None = None
+        self._buffer = bytearray()
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._running = allocate_lock()
         os.set_blocking(source, False)
@@ -72,6 +89,11 @@ class Pump:
     def running(self) -> bool:
         """Whether the pump's thread has not ended yet."""
         return self._running.locked()
+
+    @property
+    def spliced(self) -> bool:
+        """Whether the kernel moves this stream now (tee and splice)."""
+        return self._tee is not None
 
     @property
     def source_left_open(self) -> int | None:
@@ -99,6 +121,7 @@ class Pump:
                     break
                 self._move()
         finally:
+            self._stop_splicing()
             if self.eof:
                 os.close(self.source)
             os.close(self._stop_r)
@@ -108,32 +131,84 @@ class Pump:
             self._running.release()
 
     def _move(self) -> bool:
-        """One read passed on; False when there was nothing to read, or the stream ended."""
+        """One chunk passed on; False when there was nothing to read, or the stream ended."""
+        if self._tee is None and 0 <= self._splice_after <= self.moved and self.out is not None:
+            from lognotify.run.splice import Tee
+
+            self._tee = Tee.open()
+            self._splice_after = -1  # asked once: a kernel that cannot, cannot
         try:
-            data = os.read(self.source, CHUNK)
+            data = self._take()
         except BlockingIOError:
             return False
         except OSError:
-            data = b""  # EIO from a pseudo-terminal whose writers are gone: its end
+            data = None  # EIO from a pseudo-terminal whose writers are gone: its end
         if not data:
             self.eof = True
             return False
-        self.sink(data)
+        self.moved += len(data)
+        chunk = bytes(data)
+        self.sink(chunk)
         if self.out is not None:
-            failure = write_all(self.out, data)
-            self.mid_line = not data.endswith(b"\n")
+            self.mid_line = chunk[-1] != 10
+            failure = self._pass_on(chunk)
             if failure is not None:
-                self.out = None
-                if failure.errno == errno.EPIPE:
-                    os.close(self.source)
-                    self.closed = True
-                    return False
-                if self.on_write_error is not None:
-                    self.on_write_error(failure)
+                return self._failed(failure)
+        return True
+
+    def _take(self) -> memoryview | None:
+        """The next chunk, in our buffer; copied (by tee) and not taken yet when spliced."""
+        if not self._buffer:
+            self._buffer = bytearray(CHUNK)
+        view = memoryview(self._buffer)
+        if self._tee is not None:
+            size = self._tee.copy(self.source, CHUNK)
+            if size >= 0:
+                return self._tee.read(size, view)
+            self._stop_splicing()  # not a pipe tee(2) takes: read and write from now on
+        return view[: os.readv(self.source, [view])]
+
+    def _pass_on(self, chunk: bytes) -> OSError | None:
+        assert self.out is not None
+        if self._tee is None:
+            return write_all(self.out, chunk)
+        left = self._tee.splice(self.source, self.out, len(chunk))
+        if isinstance(left, OSError):
+            self._drop(len(chunk))  # captured already; what stays unwritten leaves the pipe
+            return left
+        if left:  # the kernel cannot move it there: read and write from now on
+            self._stop_splicing()
+            self._drop(left)
+            return write_all(self.out, chunk[len(chunk) - left :])
+        return None
+
+    def _drop(self, size: int) -> None:
+        """Take ``size`` bytes from the source that tee copied (and the sink got) already."""
+        view = memoryview(self._buffer)
+        while size:
+            try:
+                size -= os.readv(self.source, [view[:size]])
+            except InterruptedError:
+                continue
+
+    def _stop_splicing(self) -> None:
+        if self._tee is not None:
+            self._tee.close()
+            self._tee = None
+
+    def _failed(self, failure: OSError) -> bool:
+        self.out = None
+        self._stop_splicing()
+        if failure.errno == errno.EPIPE:
+            os.close(self.source)
+            self.closed = True
+            return False
+        if self.on_write_error is not None:
+            self.on_write_error(failure)
         return True
 
 
-def write_all(fd: int, data: bytes) -> OSError | None:
+def write_all(fd: int, data: bytes | memoryview) -> OSError | None:
     """Write all of ``data`` to ``fd``; the error when it cannot be (EPIPE: the reader is gone)."""
     view = memoryview(data)
     while view:

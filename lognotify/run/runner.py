@@ -91,6 +91,7 @@ class _Runner:
         self.pid: int | None = None
         self.status: int | None = None
         self.arrived: list[int] = []
+        self.ended: list[int] = []  # the streams whose pumps have ended
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake_r, self.wake_w = wake_r, wake_w
 
@@ -162,7 +163,13 @@ class _Runner:
                 self.stderr_seen = True
             capture.append(data, stream)
 
-        return Pump(source, out, sink, on_end=self._wake, on_write_error=write_failed).start()
+        def ended() -> None:
+            # Counted here, not by Pump.running: that turns false only after this call, and
+            # the loop, woken by it, could look before and then sleep for the whole drain.
+            self.ended.append(stream)  # list.append: atomic, whichever thread
+            self._wake()
+
+        return Pump(source, out, sink, on_end=ended, on_write_error=write_failed).start()
 
     def _loop(self, schedule: Schedule, pumps: dict[int, Pump]) -> float:
         """Until the schedule says the run is over; the wall-clock time the command ended."""
@@ -175,7 +182,7 @@ class _Runner:
             if self._reap() and schedule.exited_at is None:
                 schedule.on_exit(now)
                 ended = time.time()
-            for _ in range(sum(not pump.running for pump in pumps.values()) - ends_seen):
+            for _ in range(len(self.ended) - ends_seen):
                 schedule.on_eof()
                 ends_seen += 1
             alive = self._group_alive() if schedule.wants_group else False

@@ -1,0 +1,260 @@
+"""Large outputs: Hyperscan points out the few lines that the error rule must look at.
+
+The error-line tracker (``errorlines``) sees every byte a job prints. Its RE2 scanner costs
+about 2 CPU seconds a gigabyte; Hyperscan, Intel's SIMD multi-pattern matcher (made for
+exactly this: many patterns over a fast stream), takes about 0.35 s. It does not judge: it
+reports a superset of the error lines, and the exact rule (``ErrorRule.matches`` on the
+text as a report shows it) judges each of them, so the HTML highlight and the list agree.
+
+A line is pointed out when the rule's pattern matches its raw bytes (for a line that shows
+as it is, those are its shown text), when it does not show as it is (an escape code, a
+control character, a byte that is not UTF-8, a CR inside it: ``errorlines.BAD``; with extra
+patterns a CR anywhere), or when it is longer than a report shows (it is cut when shown).
+Extra patterns are RE2's, so RE2 itself finds their candidates. A chunk with more than
+``LIMIT`` reports (dense error lines, coloured output) goes to the RE2 scanner instead,
+which takes runs of them at once.
+
+Loaded in the background once an output is large (``load``): the import costs ~5 ms and
+compiling the database ~50 ms, which a small output never wins back. The database is kept
+in the user's cache folder (``$XDG_CACHE_HOME/lognotify``, else ``~/.cache/lognotify``,
+folders 0700, files 0600, read only from a folder no one else can write); loading it takes
+well under a millisecond. Where the ``hyperscan`` package is missing or fails, ``load``
+gives None and the tracker keeps its RE2 scanner.
+"""
+
+from __future__ import annotations
+
+import os
+from _thread import allocate_lock, start_new_thread
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from lognotify.errorlines import ErrorRule, Search
+
+LIMIT = 256  # reports in one chunk past which the RE2 scanner does better
+_RULE, _BAD, _LONG, _CR = 0, 1, 2, 3
+_databases: dict[tuple[str, ...], Any] = {}  # extra patterns -> database (None: cannot)
+_lock = allocate_lock()
+
+
+class Prefilter:
+    """One tracker's scanner: the shared database, a scratch space of its own (Hyperscan's
+    is not to be shared between threads), and RE2 for the extra patterns."""
+
+    def __init__(self, database: Any, extra: Search | None) -> None:
+        import hyperscan
+
+        self._database = database
+        self._scratch = hyperscan.Scratch(database)
+        self._terminated = hyperscan.ScanTerminated
+        self._extra = extra
+
+    def lines(self, data: bytes | bytearray, pos: int, end: int) -> list[int] | None:
+        """The starts of the lines of data[pos:end] (whole lines) that may look like errors,
+        in order, each once; None when there are too many for this to pay."""
+        ends: list[int] = []
+        long = []
+
+        def report(ident: int, start: int, to: int, flags: int, context: object) -> bool:
+            if ident == _LONG:
+                long.append(to)
+                return False
+            ends.append(to)
+            return len(ends) > LIMIT
+
+        try:
+            self._database.scan(memoryview(data)[pos:end], match_event_handler=report,
+                                scratch=self._scratch)  # fmt: skip
+        except self._terminated:
+            return None
+        starts = {max(data.rfind(b"\n", pos, pos + to) + 1, pos) for to in ends}
+        if long:  # some line is longer than a report shows: find each such line
+            starts.update(_long_lines(data, pos, end))
+        if self._extra is not None:
+            starts.update(_searched(self._extra, data, pos, end))
+        return sorted(starts) if len(starts) <= LIMIT else None
+
+
+def _long_lines(data: bytes | bytearray, pos: int, end: int) -> list[int]:
+    from lognotify.errorlines import _short_lines
+
+    found = []
+    while (pos := _short_lines(data, pos, end)) < end:
+        found.append(pos)
+        pos = data.find(b"\n", pos, end) + 1 or end
+    return found
+
+
+def _searched(search: Search, data: bytes | bytearray, pos: int, end: int) -> list[int]:
+    """The starts of the lines where RE2 finds an extra pattern's match (at most LIMIT + 1)."""
+    found: list[int] = []
+    while pos < end and len(found) <= LIMIT:
+        at = search(data, pos, end)[0][0]
+        if at < 0:
+            break
+        start = max(data.rfind(b"\n", pos, at) + 1, pos)
+        found.append(start)
+        pos = data.find(b"\n", at, end) + 1 or end
+    return found
+
+
+class Loading:
+    """A database being loaded, in the background or not; nothing here waits for it."""
+
+    def __init__(self, rule: ErrorRule) -> None:
+        self._rule = rule
+        self._done = allocate_lock()
+        self._done.acquire()
+        self._database: Any = None
+
+    def start(self, background: bool = True) -> Loading:
+        """Load in a thread of its own (here, with ``background`` False, or when this process
+        has it already)."""
+        if background and tuple(self._rule.extra_patterns) not in _databases:
+            start_new_thread(self._load, ())
+        else:
+            self._load()
+        return self
+
+    @property
+    def ready(self) -> bool:
+        """Whether loading has ended (well or not)."""
+        return not self._done.locked()
+
+    def prefilter(self) -> Prefilter | None:
+        """A new prefilter, once ``ready``; None when there is none to be had."""
+        if not self.ready or self._database is None:
+            return None
+        return Prefilter(self._database, self._rule.extra_search())
+
+    def _load(self) -> None:
+        try:
+            self._database = database(tuple(self._rule.extra_patterns))
+        finally:
+            self._done.release()
+
+
+def load(rule: ErrorRule, *, background: bool = True) -> Loading:
+    """Start loading the prefilter of ``rule``."""
+    return Loading(rule).start(background)
+
+
+def database(extra: Sequence[str] = ()) -> Any:
+    """The compiled Hyperscan database for a rule with ``extra`` patterns (None: no
+    hyperscan here), from the cache when it is there."""
+    key = tuple(extra)
+    with _lock:
+        if key not in _databases:
+            try:
+                _databases[key] = _build(bool(extra))
+            except Exception:  # a pattern Hyperscan refuses, no memory: RE2 does it all
+                _databases[key] = None
+        return _databases[key]
+
+
+def patterns(extra: bool) -> list[tuple[int, bytes, int]]:
+    """(id, pattern, flags) of the database: the rule over raw bytes, what does not show as
+    it is, a line longer than a report shows (once a scan: its lines are then found apart),
+    and with extra patterns every CR."""
+    import hyperscan
+
+    from lognotify.errorlines import BAD, raw_rule
+    from lognotify.text import LINE_CHARS
+
+    multi = hyperscan.HS_FLAG_MULTILINE
+    found = [(_RULE, raw_rule(), multi), (_BAD, BAD, multi),
+             (_LONG, f"[^\\n]{{{LINE_CHARS + 1}}}", hyperscan.HS_FLAG_SINGLEMATCH)]  # fmt: skip
+    if extra:
+        found.append((_CR, r"\r", multi))
+    return [(ident, text.encode("utf-8", "surrogatepass"), flags) for ident, text, flags in found]
+
+
+def _build(extra: bool) -> Any:
+    try:
+        import hyperscan
+    except ImportError:  # not installed here (no wheel for this platform): RE2 does it all
+        return None
+
+    wanted = patterns(extra)
+    path = _cache_path(getattr(hyperscan, "__version__", ""), wanted)
+    blob = _read(path) if path is not None else None
+    if blob is not None:
+        try:
+            return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+        except hyperscan.error:  # made for another CPU, or damaged: compiled afresh
+            pass
+    compiled = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    compiled.compile(expressions=[text for _, text, _ in wanted],
+                     ids=[ident for ident, _, _ in wanted],
+                     elements=len(wanted), flags=[flags for _, _, flags in wanted])  # fmt: skip
+    if path is not None:
+        _write(path, hyperscan.dumpb(compiled))
+    return compiled
+
+
+def _cache_path(version: str, wanted: list[tuple[int, bytes, int]]) -> str | None:
+    import hashlib
+
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(home):
+        return None
+    key = hashlib.sha256(repr((version, wanted)).encode()).hexdigest()[:32]
+    return os.path.join(home, "lognotify", f"errorlines-{key}.hs")
+
+
+def _trusted(info: os.stat_result) -> bool:
+    return info.st_uid in (0, os.getuid()) and not info.st_mode & 0o022
+
+
+def _read(path: str) -> bytes | None:
+    """The entry at ``path``, when it and its folder are no one else's to write."""
+    try:
+        if not _trusted(os.lstat(os.path.dirname(path))) or os.path.islink(os.path.dirname(path)):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not _trusted(os.fstat(fd)):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as entry:
+            return entry.read(16 << 20)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write(path: str, blob: bytes) -> None:
+    """Write the entry whole (readers see all of it or none); a cache that cannot be
+    written is simply not used."""
+    folder = os.path.dirname(path)
+    partial = f"{path}.{os.getpid()}.partial"
+    try:
+        _private_folder(folder)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as entry:
+            entry.write(blob)
+        os.replace(partial, path)
+    except OSError:
+        try:
+            os.unlink(partial)
+        except OSError:
+            pass
+
+
+def _private_folder(folder: str) -> None:
+    """``folder`` and each missing folder above it made 0700, whatever the umask."""
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for name in reversed(missing):
+        os.mkdir(name, 0o700)
+        os.chmod(name, 0o700)
