@@ -42,10 +42,14 @@ def test_every_byte_reaches_the_sink_and_the_output_in_order(splice_after: int) 
     while len(received) < len(data):
         received += os.read(out_r, 1 << 16)  # a slow reader: 64 KiB at a time
     writer.join()
-    assert pump.join(10) and ended.is_set()
-    assert bytes(received) == data and b"".join(seen) == data
+    assert pump.join(10)
+    assert ended.is_set()
+    assert bytes(received) == data
+    assert b"".join(seen) == data
     assert all(isinstance(chunk, bytes) for chunk in seen)
-    assert pump.eof and pump.mid_line and pump.source_left_open is None
+    assert pump.eof
+    assert pump.mid_line
+    assert pump.source_left_open is None
     assert pump.moved == len(data)
     os.close(out_r)
     os.close(out_w)
@@ -65,7 +69,8 @@ def test_a_large_stream_is_moved_by_the_kernel_and_a_small_one_is_not() -> None:
             states.append(pump.spliced)
         writer.join()
         assert pump.join(10)
-        assert sum(map(len, seen)) == size and any(states) == spliced
+        assert sum(map(len, seen)) == size
+        assert any(states) == spliced
         os.close(out_r)
         os.close(out_w)
 
@@ -82,7 +87,8 @@ def test_a_non_blocking_output_is_waited_on_not_dropped(splice_after: int) -> No
     while len(received) < len(data):
         received += os.read(out_r, 4096)
     writer.join()
-    assert pump.join(10) and bytes(received) == data
+    assert pump.join(10)
+    assert bytes(received) == data
     os.close(out_r)
     os.close(out_w)
 
@@ -100,7 +106,8 @@ def test_an_output_the_kernel_cannot_splice_to_is_written_instead(
     _write_then_close(source_w, data).join()
     assert pump.join(10)
     os.close(out)
-    assert log.read_bytes() == data and b"".join(seen) == data
+    assert log.read_bytes() == data
+    assert b"".join(seen) == data
 
 
 @WAYS
@@ -111,7 +118,8 @@ def test_when_the_reader_goes_away_the_writer_meets_a_closed_pipe(splice_after: 
     seen: list[bytes] = []
     pump = Pump(source_r, out_w, seen.append, splice_after=splice_after).start()
     os.write(source_w, b"first\n")
-    assert pump.join(10) and pump.closed
+    assert pump.join(10)
+    assert pump.closed
     assert b"".join(seen) == b"first\n"  # captured, though it could not be written
     try:
         os.write(source_w, b"second\n")
@@ -151,5 +159,6 @@ def test_a_write_error_other_than_a_closed_pipe_is_told_and_capture_goes_on(
     os.write(source_w, b"two\n")
     os.close(source_w)
     assert pump.join(10)
-    assert b"".join(seen) == b"one\ntwo\n" and len(errors) == 1
+    assert b"".join(seen) == b"one\ntwo\n"
+    assert len(errors) == 1
     os.close(full)
