@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -12,10 +13,12 @@ from smtp_servers import (
     ALWAYS,
     DROP_POINTS,
     BaseSMTPServer,
+    HandRolled,
     ScriptedServer,
     Sink,
     SMTPSServer,
     StartTLSServer,
+    Trickle,
     UntrustedStartTLSServer,
 )
 
@@ -113,9 +116,8 @@ def test_untrusted_ca_fails_verification(
     server = smtp_starttls_untrusted
     with open(server.ca_file, "rb") as a, open(smtp_ca_file, "rb") as b:
         assert a.read() == b.read()  # ca_file is the session CA...
-    with connect(server) as client:
-        with pytest.raises(ssl.SSLCertVerificationError):
-            client.starttls(context=tls_context(server.ca_file))
+    with connect(server) as client, pytest.raises(ssl.SSLCertVerificationError):
+        client.starttls(context=tls_context(server.ca_file))
     assert server.wait_for_errors(1)  # the server saw the aborted STARTTLS handshake
     # ...while the certificate's real issuer does verify.
     with connect(server) as client:
@@ -146,7 +148,10 @@ def test_smtps_untrusted(smtp_scripted: Scripted) -> None:
     assert server.ca_file is not None
     with pytest.raises(ssl.SSLCertVerificationError):
         smtplib.SMTP_SSL(
-            server.host, server.port, local_hostname="localhost", timeout=5,
+            server.host,
+            server.port,
+            local_hostname="localhost",
+            timeout=5,
             context=tls_context(server.ca_file),
         )
 
@@ -230,3 +235,55 @@ def test_restart_keeps_port() -> None:
         assert server.port == port
         send(server)
     assert len(server.messages) == 2
+
+
+def test_wait_for_received_counts_a_body_the_server_never_answers(smtp_scripted: Scripted) -> None:
+    server = smtp_scripted(stall_data_times=1)
+    with pytest.raises((smtplib.SMTPServerDisconnected, TimeoutError)):
+        send(server, timeout=1)
+    (delivery,) = server.wait_for_received(1, timeout=2)
+    assert delivery.raw == BODY
+    assert server.messages == []
+
+
+def test_hand_rolled_refuses_defers_and_records(hand_rolled: Callable[..., HandRolled]) -> None:
+    server = hand_rolled(refuse=("oncall@example.com",), defer={"ops@example.com": 1})
+    with connect(server) as client:  # type: ignore[arg-type]
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            client.sendmail(SENDER, RCPT, BODY)
+        assert refused.value.recipients == {
+            "ops@example.com": (451, b"4.7.1 Greylisted, try again later"),
+            "oncall@example.com": (550, b"5.1.1 No such user here"),
+        }
+        assert client.sendmail(SENDER, ["ops@example.com"], BODY) == {}
+    assert server.accepted == [["ops@example.com"]]
+    assert server.connections == 1
+
+
+def test_hand_rolled_can_refuse_ehlo_and_want_helo(hand_rolled: Callable[..., HandRolled]) -> None:
+    server = hand_rolled(helo_only=True)
+    with connect(server) as client:  # type: ignore[arg-type]
+        assert client.ehlo()[0] == 502
+        assert client.helo()[0] == 250
+        client.sendmail(SENDER, RCPT, BODY)
+    assert server.accepted == [RCPT]
+
+
+def test_hand_rolled_delays_every_reply(hand_rolled: Callable[..., HandRolled]) -> None:
+    server = hand_rolled(delay=0.3)
+    start = time.monotonic()
+    with connect(server) as client:  # type: ignore[arg-type]
+        client.noop()
+    assert time.monotonic() - start >= 0.6  # the greeting and the NOOP, 0.3 s each
+
+
+def test_a_trickle_greets_a_byte_at_a_time_and_never_ends() -> None:
+    with (
+        Trickle(interval=0.05) as trickle,
+        socket.create_connection((trickle.host, trickle.port)) as conn,
+    ):
+        conn.settimeout(2)
+        seen = b""
+        while len(seen) < 3:
+            seen += conn.recv(16)
+    assert set(seen) == {ord("2")}
