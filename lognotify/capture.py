@@ -2,7 +2,8 @@
 
 Whatever flows through, memory stays at ``max_bytes`` plus a small constant: the head is
 filled once, the tail is a ring buffer overwritten in place (no allocation per chunk, no
-trimming pass), and what falls out between them is only counted, in bytes and lines.
+trimming pass), and what falls out between them is only counted, in bytes; its lines are
+those the error-line tracker counted, less those held (each byte is looked at once, there).
 
 The output of two streams arrives in pieces that need not end at a line's end. The capture
 assembles each stream's lines apart (a line is held until its newline, at most
@@ -85,7 +86,6 @@ class Capture:
         self._tail_written = 0  # bytes ever written to the tail; its marks use this clock
         self._tail_marks: deque[tuple[int, int]] = deque()
         self._omitted_bytes = 0
-        self._omitted_lines = 0
         self._total = 0
         self._partial = {STDOUT: bytearray(), STDERR: bytearray()}  # a line not ended yet
         # Small appends waiting to be stored, all from one stream (at most PENDING_LIMIT bytes).
@@ -112,13 +112,16 @@ class Capture:
                     self._put(bytes(partial), stream)
                     partial.clear()
                 return
-            if partial:
-                self._put(bytes(partial), stream)
+            if partial:  # the line going on ends here: stored whole, with the lines after it
+                partial += memoryview(data)[:end]
+                # A big one is stored at once (nothing keeps it); a small one waits, a copy.
+                self._put(partial if len(partial) >= PENDING_LIMIT else bytes(partial), stream)
                 partial.clear()
-            self._put(data if end == len(data) else data[:end], stream)
+            else:
+                self._put(data if end == len(data) else data[:end], stream)
             partial += memoryview(data)[end:]
 
-    def _put(self, data: bytes, stream: int) -> None:
+    def _put(self, data: bytes | bytearray, stream: int) -> None:
         if len(data) >= PENDING_LIMIT:  # a big chunk (a command's output): store it now
             if self._pending:
                 self._fold()
@@ -139,7 +142,7 @@ class Capture:
         self._pending_size = 0
         self._store(data, self._pending_stream)
 
-    def _store(self, data: bytes, stream: int) -> None:
+    def _store(self, data: bytes | bytearray, stream: int) -> None:
         self._errors.feed(data, stream)
         begin = 0
         room = self._head_limit - len(self._head)
@@ -154,7 +157,7 @@ class Capture:
             begin = room
         self._append_tail(data, begin, stream)
 
-    def _append_tail(self, data: bytes, begin: int, stream: int) -> None:
+    def _append_tail(self, data: bytes | bytearray, begin: int, stream: int) -> None:
         # data[begin:] goes to the tail; slices are memoryviews, so nothing is copied twice.
         limit = self._tail_limit
         size = len(data) - begin
@@ -173,28 +176,19 @@ class Capture:
             tail += memoryview(data)[begin : begin + room]
             begin += room
             size -= room
+        self._omitted_bytes += size  # as many bytes as come in fall out of the full ring
         if size >= limit:  # all that is held, and the start of data, falls out
-            self._omit(tail, 0, len(tail))
-            cut = len(data) - limit
-            self._omit(data, begin, cut)
-            tail[:] = memoryview(data)[cut:]
+            tail[:] = memoryview(data)[len(data) - limit :]
             self._pos = 0
         else:  # overwrite the oldest bytes of the ring, in at most two pieces
             pos = self._pos
             first = min(size, limit - pos)
-            self._omit(tail, pos, pos + first)
             tail[pos : pos + first] = memoryview(data)[begin : begin + first]
             rest = size - first
             if rest:
-                self._omit(tail, 0, rest)
                 tail[:rest] = memoryview(data)[begin + first :]
             self._pos = (pos + size) % limit
         self._forget_marks()
-
-    def _omit(self, buffer: bytes | bytearray, start: int, end: int) -> None:
-        if end > start:
-            self._omitted_bytes += end - start
-            self._omitted_lines += buffer.count(b"\n", start, end)
 
     def _forget_marks(self) -> None:
         start = self._tail_written - len(self._tail)
@@ -214,6 +208,7 @@ class Capture:
             self._errors.finish()
             errors, errors_total = self._errors.result()
             tail = bytes(self._tail[self._pos :] + self._tail[: self._pos])
+            held = self._head.count(b"\n") + tail.count(b"\n")
             start = self._tail_written - len(tail)
             tail_marks = tuple((max(at - start, 0), stream) for at, stream in self._tail_marks)
             return Snapshot(
@@ -222,10 +217,9 @@ class Capture:
                 head_marks=tuple(self._head_marks),
                 tail_marks=tail_marks,
                 omitted_bytes=self._omitted_bytes,
-                omitted_lines=self._omitted_lines,
+                omitted_lines=self._errors.newlines - held,
                 total_bytes=self._total,
                 total_lines=self._errors.lines,
                 error_lines=errors,
                 error_lines_total=errors_total,
             )
-

@@ -256,6 +256,7 @@ class ErrorLines:
         self._until_fast = -1 if fast_after is None else fast_after
         self._loading: Loading | None = None
         self._fast: Prefilter | None = None
+        self._unended = 0  # lines that finish() counted without their newline
         self._firsts: list[Kept] = []
         self._lasts: deque[Kept] = deque(maxlen=last)
         self._batch, self._batch_marks = bytearray(), [(0, 1)]  # (offset, stream) from which on
@@ -268,6 +269,11 @@ class ErrorLines:
         """Lines seen (one without its newline counts once ``finish`` is called)."""
         self._flush()
         return self._lines
+
+    @property
+    def newlines(self) -> int:
+        """Newline bytes seen: ``lines`` without those that ``finish`` ended."""
+        return self.lines - self._unended
 
     def feed(self, data: bytes, stream: int) -> None:
         """The next chunk of the output, which came from ``stream`` (1 stdout, 2 stderr)."""
@@ -288,6 +294,7 @@ class ErrorLines:
         self._flush()
         if self._carry_size:
             self._end_carry()
+            self._unended += 1
 
     def result(self) -> tuple[tuple[ErrorLine, ...], int]:
         """The first and the last error lines, and how many there were."""

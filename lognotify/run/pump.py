@@ -147,7 +147,7 @@ class Pump:
             self.eof = True
             return False
         self.moved += len(data)
-        chunk = bytes(data)
+        chunk = data if isinstance(data, bytes) else bytes(data)
         self.sink(chunk)
         if self.out is not None:
             self.mid_line = chunk[-1] != 10
@@ -156,16 +156,17 @@ class Pump:
                 return self._failed(failure)
         return True
 
-    def _take(self) -> memoryview | None:
-        """The next chunk, in our buffer; copied (by tee) and not taken yet when spliced."""
-        if not self._buffer:
-            self._buffer = bytearray(CHUNK)
-        view = memoryview(self._buffer)
+    def _take(self) -> bytes | memoryview:
+        """The next chunk: tee's copy (the original is still in the source), or read into
+        our buffer."""
         if self._tee is not None:
             size = self._tee.copy(self.source, CHUNK)
             if size >= 0:
-                return self._tee.read(size, view)
+                return self._tee.read(size)
             self._stop_splicing()  # not a pipe tee(2) takes: read and write from now on
+        if not self._buffer:
+            self._buffer = bytearray(CHUNK)
+        view = memoryview(self._buffer)
         return view[: os.readv(self.source, [view])]
 
     def _pass_on(self, chunk: bytes) -> OSError | None:
@@ -184,6 +185,8 @@ class Pump:
 
     def _drop(self, size: int) -> None:
         """Take ``size`` bytes from the source that tee copied (and the sink got) already."""
+        if not self._buffer:
+            self._buffer = bytearray(CHUNK)
         view = memoryview(self._buffer)
         while size:
             try:
