@@ -114,18 +114,23 @@ class Capture:
                 return
             if partial:  # the line going on ends here: stored whole, with the lines after it
                 partial += memoryview(data)[:end]
-                # A big one is stored at once (nothing keeps it); a small one waits, a copy.
-                self._put(partial if len(partial) >= PENDING_LIMIT else bytes(partial), stream)
+                if len(partial) >= PENDING_LIMIT:
+                    self._put_now(partial, stream)  # stored at once: nothing keeps it
+                else:
+                    self._put(bytes(partial), stream)
                 partial.clear()
             else:
                 self._put(data if end == len(data) else data[:end], stream)
             partial += memoryview(data)[end:]
 
-    def _put(self, data: bytes | bytearray, stream: int) -> None:
+    def _put_now(self, data: bytes | bytearray, stream: int) -> None:
+        if self._pending:
+            self._fold()
+        self._store(data, stream)
+
+    def _put(self, data: bytes, stream: int) -> None:
         if len(data) >= PENDING_LIMIT:  # a big chunk (a command's output): store it now
-            if self._pending:
-                self._fold()
-            self._store(data, stream)
+            self._put_now(data, stream)
             return
         # Log records are small and many: gather them, and fold them in together.
         if self._pending and stream != self._pending_stream:

@@ -275,7 +275,7 @@ class ErrorLines:
         """Newline bytes seen: ``lines`` without those that ``finish`` ended."""
         return self.lines - self._unended
 
-    def feed(self, data: bytes, stream: int) -> None:
+    def feed(self, data: bytes | bytearray, stream: int) -> None:
         """The next chunk of the output, which came from ``stream`` (1 stdout, 2 stderr)."""
         if len(data) >= BATCH:
             self._flush()
