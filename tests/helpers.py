@@ -147,6 +147,15 @@ def attachment(message: EmailMessage) -> tuple[str, bytes] | None:
     return None
 
 
+def attached_log(message: EmailMessage) -> str:
+    """The decompressed attachment as text (there must be one, named ``*.log.gz``)."""
+    found = attachment(message)
+    assert found is not None, "no attachment"
+    name, log = found
+    assert name.endswith(".log.gz"), name
+    return log.decode("utf-8", "replace")
+
+
 def the_mail(server: Any) -> EmailMessage:
     """The one message a finished run sent to ``server``."""
     messages = server.messages
@@ -301,6 +310,46 @@ def report_message(settings: Any, output: bytes = b"boom\n", **facts: Any) -> Em
 
     result = result_of(output, max_bytes=settings.max_bytes, **facts)
     return make_report(result, settings, hostname="worker-1").message  # type: ignore[no-any-return]
+
+
+def smtp_settings(server: Any, *, security: str = "none", **overrides: Any) -> Any:
+    """Settings to mail ``server`` (two recipients, job nightly-etl), as load_settings makes
+    them from keywords; the developer's environment stays out."""
+    from lognotify.settings import load_settings
+
+    given: dict[str, Any] = {
+        "to": "ops@example.com,oncall@example.com",
+        "sender": "lognotify@example.com",
+        "job_name": "nightly-etl",
+        "smtp_host": server.host,
+        "smtp_port": server.port,
+        "smtp_security": security,
+        "smtp_timeout": 5,
+        "delivery_timeout": 20,
+    }
+    given.update(overrides)
+    return load_settings(given, {})
+
+
+def smtp_send(settings: Any, sleep: Any, output: bytes = b"boom\n", **options: Any) -> Any:
+    """``smtp.send`` of the report of a failed run: (attempts, refused, message)."""
+    from lognotify.delivery.smtp import send
+
+    message = report_message(settings, output)
+    attempts, refused = send(message, settings.smtp, sender=settings.sender,
+                             recipients=settings.to, sleep=sleep, **options)  # fmt: skip
+    return attempts, refused, message
+
+
+def smtp_refusal(settings: Any, sleep: Any, **options: Any) -> str:
+    """The reason ``smtp.send`` gives when the report cannot be sent."""
+    import pytest
+
+    from lognotify.errors import DeliveryError
+
+    with pytest.raises(DeliveryError) as caught:
+        smtp_send(settings, sleep, **options)
+    return str(caught.value)
 
 
 class Sleeps:
