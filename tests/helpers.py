@@ -128,14 +128,14 @@ def text_body(message: EmailMessage) -> str:
     """The text part as a reader sees it (a message taken off the wire has CRLF line ends)."""
     part = message.get_body(("plain",))
     assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def html_body(message: EmailMessage) -> str:
     """The HTML part, its line ends as written."""
     part = message.get_body(("html",))
     assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def attachment(message: EmailMessage) -> tuple[str, bytes] | None:
@@ -231,7 +231,7 @@ def result_of(
         reason = command_reason(exit_code=exit_code, **facts)
     extra = {k: v for k, v in facts.items() if k in RunResult._fields}
     return RunResult(
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]
         command=command,
         program=program,
         exit_code=exit_code,
@@ -309,7 +309,7 @@ def report_message(settings: Any, output: bytes = b"boom\n", **facts: Any) -> Em
     from lognotify.report import make_report
 
     result = result_of(output, max_bytes=settings.max_bytes, **facts)
-    return make_report(result, settings, hostname="worker-1").message  # type: ignore[no-any-return]
+    return make_report(result, settings, hostname="worker-1").message
 
 
 def smtp_settings(server: Any, *, security: str = "none", **overrides: Any) -> Any:

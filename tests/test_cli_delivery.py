@@ -104,8 +104,8 @@ def test_failed_command_is_mailed_once_and_its_status_kept(
     assert message["X-Lognotify-Status"] == "failure"
     assert message["X-Lognotify-Exit-Code"] == "3"
     (log,) = message.iter_attachments()
-    assert log.get_filename().startswith("sync-")
-    assert log.get_filename().endswith("Z.log.gz")
+    assert str(log.get_filename()).startswith("sync-")
+    assert str(log.get_filename()).endswith("Z.log.gz")
     assert gzip.decompress(log.get_content()) == b"loading batch 42\nboom\n"
     assert smtp_sink.connections == 1
 

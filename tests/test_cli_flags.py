@@ -139,7 +139,7 @@ def test_tls_flags(tmp_path: Path, smtp_starttls: object) -> None:
     assert done.returncode == 1, done.stderr
     (delivery,) = smtp_starttls.wait_for_messages(1, timeout=10)  # type: ignore[attr-defined]
     assert delivery.tls
-    assert delivery.auth_user == smtp_starttls.username
+    assert delivery.auth_user == smtp_starttls.username  # type: ignore[attr-defined]
 
 
 def test_process_flags(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ redacted before any template sees it. Pure: no Jinja, no email."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from helpers import result_of
 
@@ -17,12 +19,10 @@ from lognotify.settings import Settings, load_settings
 SECRET = "tok-abcdef-123"
 
 
-def made(
-    result: object | None = None, environ: dict[str, str] | None = None, **options: object
-) -> Report:
-    settings: Settings = options.pop("settings", None) or load_settings({}, environ or {})  # type: ignore[assignment]
-    return build(result or result_of(b"x\n"), settings, redactor_for(settings), hostname="vm",
-                 **options)  # type: ignore[arg-type]  # fmt: skip
+def made(result: Any = None, environ: dict[str, str] | None = None, **options: Any) -> Report:
+    settings: Settings = options.pop("settings", None) or load_settings({}, environ or {})
+    result = result or result_of(b"x\n")
+    return build(result, settings, redactor_for(settings), hostname="vm", **options)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_a_run_without_any_name_is_called_job() -> None:
     ],
 )
 def test_the_status_word_follows_the_status_and_the_reason(
-    facts: dict[str, object], status: str | None, word: str
+    facts: dict[str, Any], status: str | None, word: str
 ) -> None:
     report = made(result_of(b"x\n", **facts), status=status)
     assert report.status_word == word

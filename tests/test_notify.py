@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import closed_port, outbox_messages, parse, printed_report, result_of, the_mail
@@ -46,7 +47,7 @@ def termination_log(tmp_path: Path) -> Path:
     return path
 
 
-def settings_for(tmp_path: Path, termination_log: Path | None = None, **given: object) -> Settings:
+def settings_for(tmp_path: Path, termination_log: Path | None = None, **given: Any) -> Settings:
     values: dict[str, object] = {
         "outbox": str(tmp_path / "outbox"),
         "job_name": "sync",
@@ -61,7 +62,7 @@ def settings_for(tmp_path: Path, termination_log: Path | None = None, **given: o
 
 # --- whether to report ------------------------------------------------------------------------
 
-RUNS = {
+RUNS: dict[str, dict[str, Any]] = {
     "failed": {"exit_code": 3},
     "succeeded with errors": {"exit_code": 0, "error_reported": True},
     "succeeded": {"exit_code": 0},
@@ -188,7 +189,7 @@ def test_a_dry_run_prints_the_report_to_stdout_and_sends_nothing(
 
 # --- attempts ---------------------------------------------------------------------------------
 
-RETRIED = {"LOGNOTIFY_K8S_FAILURES": "0", "LOGNOTIFY_K8S_BACKOFF_LIMIT": "2"}
+RETRIED: dict[str, Any] = {"LOGNOTIFY_K8S_FAILURES": "0", "LOGNOTIFY_K8S_BACKOFF_LIMIT": "2"}
 
 
 def test_a_failed_attempt_kubernetes_will_retry_sends_nothing_under_last(
@@ -227,7 +228,7 @@ def test_under_every_a_failed_attempt_is_reported_and_says_it_will_be_retried(
     ids=["last-attempt", "final-exit-code", "timeout", "limit-unknown"],
 )
 def test_a_final_attempt_is_reported_under_last(
-    tmp_path: Path, said: Said, environ: dict[str, str], facts: dict[str, object]
+    tmp_path: Path, said: Said, environ: dict[str, Any], facts: dict[str, Any]
 ) -> None:
     facts = {"exit_code": 3, **facts}
     notify(result_of(b"boom\n", **facts), settings_for(tmp_path, **environ), said.console)
@@ -261,9 +262,10 @@ def test_a_problem_making_the_report_is_one_line_and_never_raised(
     tmp_path: Path, said: Said, termination_log: Path
 ) -> None:
     # An error rule that is not one: making the report fails; the run's outcome stands.
+    not_a_rule: Any = object()
     notified = notify(
-        result_of(b"boom\n"), settings_for(tmp_path, termination_log), said.console, rule=object()
-    )  # type: ignore[arg-type]
+        result_of(b"boom\n"), settings_for(tmp_path, termination_log), said.console, rule=not_a_rule
+    )
     assert notified.wanted
     assert notified.delivered is None
     (line,) = said.lines

@@ -4,6 +4,7 @@ becomes a typed one, or a ConfigError naming where it came from. Pure."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from lognotify.errors import ConfigError
 from lognotify.settings import parsers as p
 
 
-def refused(parse: p.Parser, value: object) -> str:  # type: ignore[name-defined]
+def refused(parse: Callable[[object, str], object], value: object) -> str:
     with pytest.raises(ConfigError) as caught:
         parse(value, "LOGNOTIFY_X")
     message = str(caught.value)

@@ -4,6 +4,7 @@ a user's own in the sandbox, checked before the job starts, and the fallback bet
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import line_classes, render, result_of
@@ -49,7 +50,7 @@ def test_the_default_subject_says_status_job_reason_and_where() -> None:
     ids=["success", "errors", "terminated", "timeout", "test"],
 )  # fmt: skip
 def test_the_default_subject_words_each_kind_of_ending(
-    facts: dict[str, object], status: str | None, subject: str
+    facts: dict[str, Any], status: str | None, subject: str
 ) -> None:
     report = render(result_of(b"x\n", **facts), plain(), status=status, hostname="vm")
     assert report.subject == subject
