@@ -255,6 +255,16 @@ def test_control_characters_in_anything_that_reaches_a_header_are_neutralised(na
     assert message["X-Lognotify-Job"].startswith("etl ")
 
 
+def test_line_breaks_in_anything_that_reaches_a_header_are_neutralised() -> None:
+    message = composed(b"x\n", job_name="etl\r\nBcc: evil@example.com",
+                       subject="a\nb\u2028c {{ job }}")  # fmt: skip
+    raw = message.as_bytes()
+    assert b"\nBcc:" not in raw
+    assert message["Subject"] == "a b c etl Bcc: evil@example.com"
+    assert message["X-Lognotify-Job"] == "etl Bcc: evil@example.com"
+    assert message.get_all("Bcc") is None
+
+
 def test_line_breaks_in_the_pod_name_and_hostname_are_neutralised() -> None:
     evil = "pod-1\r\nX-Injected: yes"
     raw = composed(

@@ -52,6 +52,35 @@ def test_the_output_headline_says_whether_the_attachment_holds_all_of_it() -> No
     assert len(cut.log) < 5_000 + 100
 
 
+def test_a_large_output_shows_head_and_tail_with_what_was_omitted() -> None:
+    lines = b"".join(b"line %d\n" % n for n in range(200_000))
+    report = render(result_of(lines, max_bytes=100_000), load_settings({}, {}))
+    # each line with its number in the whole output (the redesign's gutter)
+    assert "     1  | line 0\n" in report.text
+    assert "200000  | line 199999\n" in report.text
+    assert "bytes (" in report.text
+    assert "lines) omitted ...]" in report.text
+    assert "| line 100000\n" not in report.text
+
+
+def test_the_omitted_count_is_exact_whatever_lines_the_excerpt_ends_on() -> None:
+    # 600 lines, the 100th of them empty: the bodies show 100 + 300, and say 200 are left out.
+    lines = [b"line %d" % n for n in range(600)]
+    lines[99] = b""
+    output = b"\n".join(lines) + b"\n"
+    report = render(result_of(output), load_settings({}, {}))
+    middle = b"\n".join(lines[100:300]) + b"\n"
+    marker = f"[... {len(middle):,} bytes (200 lines) omitted ...]"
+    assert f" 99  | line 98\n100  | \n       {marker}\n301  | line 300\n" in report.text
+
+
+def test_progress_bars_escapes_and_control_bytes_are_made_readable() -> None:
+    output = b"\x1b[31mred\x1b[0m\n0%\r50%\r100%\nnul\x00byte \xff\n"
+    report = render(result_of(output), load_settings({}, {}))
+    assert "1  | red\n2  | 100%\n3  | nul\\x00byte \ufffd\n" in report.text
+    assert report.log == output  # the attachment keeps the bytes as they were
+
+
 def test_the_bodies_never_say_all_kept_when_the_attachment_had_to_leave_some_out() -> None:
     # 8 MB kept by --max-bytes 8M cannot fit in a 2 MiB message: the attachment leaves its
     # middle out, and the bodies, rendered again, say how much it holds (issue 9's bug).
