@@ -311,8 +311,6 @@ class ErrorLines:
             self._batch.clear()  # nothing refers to it: kept lines are copies
 
     def _scan(self, data: bytes | bytearray, marks: Sequence[tuple[int, int]]) -> None:
-        if self._until_fast >= 0:
-            self._load_fast(len(data))
         self._marks, start = marks, 0
         if self._carry_size:  # the line not ended yet goes on
             start = data.find(b"\n") + 1
@@ -339,19 +337,24 @@ class ErrorLines:
         self._carry.clear()
 
     def _load_fast(self, size: int) -> None:
+        """Hyperscan from the first chunk that needs a scanner when its database is cached
+        (cheaper than RE2's scanner), else compiled in the background once the output has
+        passed ``fast_after``."""
         if self._loading is None:
-            self._until_fast = max(self._until_fast - size, 0)
-            if self._until_fast:
-                return
-            from lognotify.fastscan import load
+            from lognotify import fastscan
 
-            self._loading = load(self._rule)
+            self._until_fast = max(self._until_fast - size, 0)
+            if self._until_fast and not fastscan.cached(self._rule.extra_patterns):
+                return
+            self._loading = fastscan.load(self._rule)
         if self._loading.ready:  # until then, the RE2 scanner goes on
             self._fast = self._loading.prefilter()
             self._until_fast = -1  # loaded, or not to be had: asked once
 
     def _prefiltered(self, data: bytes | bytearray, pos: int, end: int) -> bool:
         """Whether Hyperscan pointed out the lines of data[pos:end] to judge (they are)."""
+        if self._until_fast >= 0:
+            self._load_fast(end - pos)
         starts = self._fast.lines(data, pos, end) if self._fast is not None else None
         if starts is None:
             return False

@@ -14,12 +14,12 @@ Extra patterns are RE2's, so RE2 itself finds their candidates. A chunk with mor
 ``LIMIT`` reports (dense error lines, coloured output) goes to the RE2 scanner instead,
 which takes runs of them at once.
 
-Loaded in the background once an output is large (``load``): the import costs ~5 ms and
-compiling the database ~50 ms, which a small output never wins back. The database is kept
-in the user's cache folder (``$XDG_CACHE_HOME/lognotify``, else ``~/.cache/lognotify``,
-folders 0700, files 0600, read only from a folder no one else can write); loading it takes
-well under a millisecond. Where the ``hyperscan`` package is missing or fails, ``load``
-gives None and the tracker keeps its RE2 scanner.
+Compiling the database costs ~50 ms and ~7 MiB for a while, which only a large output wins
+back: it is done in the background once an output is large, and kept in the user's cache
+folder (``$XDG_CACHE_HOME/lognotify``, else ``~/.cache/lognotify``; folders 0700, files
+0600, read only from a folder no one else can write). Loaded from there (~5 ms, the import
+included) it is cheaper than RE2's scanner, and used from the first chunk that needs one.
+Where the ``hyperscan`` package is missing or fails, the tracker keeps its RE2 scanner.
 """
 
 from __future__ import annotations
@@ -111,9 +111,9 @@ class Loading:
         self._database: Any = None
 
     def start(self, background: bool = True) -> Loading:
-        """Load in a thread of its own (here, with ``background`` False, or when this process
-        has it already)."""
-        if background and tuple(self._rule.extra_patterns) not in _databases:
+        """Load in a thread of its own; here, with ``background`` False, or when it is
+        ``cached`` (a few ms)."""
+        if background and not cached(self._rule.extra_patterns):
             start_new_thread(self._load, ())
         else:
             self._load()
@@ -155,21 +155,25 @@ def database(extra: Sequence[str] = ()) -> Any:
         return _databases[key]
 
 
-def patterns(extra: bool) -> list[tuple[int, bytes, int]]:
-    """(id, pattern, flags) of the database: the rule over raw bytes, what does not show as
-    it is, a line longer than a report shows (once a scan: its lines are then found apart),
-    and with extra patterns every CR."""
-    import hyperscan
-
+def patterns(extra: bool) -> list[tuple[int, str, str]]:
+    """(id, pattern, flag) of the database: the rule over raw bytes, what does not show as it
+    is, a line longer than a report shows (reported once a scan: its lines are then found
+    apart), and with extra patterns every CR."""
     from lognotify.errorlines import BAD, raw_rule
     from lognotify.text import LINE_CHARS
 
-    multi = hyperscan.HS_FLAG_MULTILINE
-    found = [(_RULE, raw_rule(), multi), (_BAD, BAD, multi),
-             (_LONG, f"[^\\n]{{{LINE_CHARS + 1}}}", hyperscan.HS_FLAG_SINGLEMATCH)]  # fmt: skip
-    if extra:
-        found.append((_CR, r"\r", multi))
-    return [(ident, text.encode("utf-8", "surrogatepass"), flags) for ident, text, flags in found]
+    found = [(_RULE, raw_rule(), "MULTILINE"), (_BAD, BAD, "MULTILINE"),
+             (_LONG, f"[^\\n]{{{LINE_CHARS + 1}}}", "SINGLEMATCH")]  # fmt: skip
+    return [*found, (_CR, r"\r", "MULTILINE")] if extra else found
+
+
+def cached(extra: Sequence[str] = ()) -> bool:
+    """Whether the database for a rule with ``extra`` patterns is at hand (in this process, or
+    in the cache folder): then loading it costs a few ms, less than compiling RE2's scanner."""
+    if tuple(extra) in _databases:
+        return _databases[tuple(extra)] is not None
+    path = _cache_path(bool(extra))
+    return path is not None and os.path.isfile(path)
 
 
 def _build(extra: bool) -> Any:
@@ -177,32 +181,37 @@ def _build(extra: bool) -> Any:
         import hyperscan
     except ImportError:  # not installed here (no wheel for this platform): RE2 does it all
         return None
-
     wanted = patterns(extra)
-    path = _cache_path(getattr(hyperscan, "__version__", ""), wanted)
-    blob = _read(path) if path is not None else None
-    if blob is not None:
+    # The entry's first line says what it was made from and by which Hyperscan: any other is
+    # compiled afresh (and replaces it).
+    header = repr((getattr(hyperscan, "__version__", ""), wanted)).encode() + b"\n"
+    path = _cache_path(extra)
+    entry = _read(path) if path is not None else None
+    if entry is not None and entry.startswith(header):
         try:
-            return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
-        except hyperscan.error:  # made for another CPU, or damaged: compiled afresh
+            return hyperscan.loadb(entry[len(header) :], hyperscan.HS_MODE_BLOCK)
+        except hyperscan.error:  # made for another CPU, or damaged
             pass
     compiled = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    compiled.compile(expressions=[text for _, text, _ in wanted],
-                     ids=[ident for ident, _, _ in wanted],
-                     elements=len(wanted), flags=[flags for _, _, flags in wanted])  # fmt: skip
+    expressions = [text.encode("utf-8", "surrogatepass") for _, text, _ in wanted]
+    flags = [getattr(hyperscan, f"HS_FLAG_{flag}") for _, _, flag in wanted]
+    ids = [ident for ident, _, _ in wanted]
+    compiled.compile(expressions=expressions, ids=ids, elements=len(wanted), flags=flags)
     if path is not None:
-        _write(path, hyperscan.dumpb(compiled))
+        _write(path, header + hyperscan.dumpb(compiled))
     return compiled
 
 
-def _cache_path(version: str, wanted: list[tuple[int, bytes, int]]) -> str | None:
-    import hashlib
+def _cache_path(extra: bool) -> str | None:
+    """Where the entry is kept: named by a checksum of the patterns (hashlib would load
+    OpenSSL's 4 MiB for it; the entry's header settles any doubt)."""
+    from zlib import crc32
 
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(home):
         return None
-    key = hashlib.sha256(repr((version, wanted)).encode()).hexdigest()[:32]
-    return os.path.join(home, "lognotify", f"errorlines-{key}.hs")
+    key = crc32(repr(patterns(extra)).encode("utf-8", "surrogatepass"))
+    return os.path.join(home, "lognotify", f"errorlines-{key:08x}.hs")
 
 
 def _trusted(info: os.stat_result) -> bool:
@@ -218,10 +227,11 @@ def _read(path: str) -> bytes | None:
     except OSError:
         return None
     try:
-        if not _trusted(os.fstat(fd)):
+        info = os.fstat(fd)
+        if not _trusted(info) or info.st_size > 16 << 20:
             return None
-        with os.fdopen(fd, "rb", closefd=False) as entry:
-            return entry.read(16 << 20)
+        entry = os.read(fd, info.st_size)  # at its size: no larger buffer to shrink
+        return entry if len(entry) == info.st_size else None
     except OSError:
         return None
     finally:

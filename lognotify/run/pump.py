@@ -32,6 +32,8 @@ STOP_READS = 64
 # Bytes a stream carries before the kernel moves it: loading ctypes for tee(2) costs ~2 ms,
 # which a short output would never win back.
 SPLICE_AFTER = 4 << 20
+# The first read's buffer; it doubles after each read that fills it, up to CHUNK.
+FIRST_READ = 64 << 10
 
 
 class Pump:
@@ -137,6 +139,7 @@ class Pump:
 
             self._tee = Tee.open()
             self._splice_after = -1  # asked once: a kernel that cannot, cannot
+            self._buffer = bytearray()  # tee's copy is read at its size
         try:
             data = self._take()
         except BlockingIOError:
@@ -165,9 +168,12 @@ class Pump:
                 return self._tee.read(size)
             self._stop_splicing()  # not a pipe tee(2) takes: read and write from now on
         if not self._buffer:
-            self._buffer = bytearray(CHUNK)
+            self._buffer = bytearray(FIRST_READ)
         view = memoryview(self._buffer)
-        return view[: os.readv(self.source, [view])]
+        size = os.readv(self.source, [view])
+        if size == len(view) < CHUNK:  # a full read: the writer is fast, read more at once
+            self._buffer = bytearray(2 * size)  # (memory only for what a stream needs)
+        return view[:size]
 
     def _pass_on(self, chunk: bytes) -> OSError | None:
         assert self.out is not None
@@ -185,12 +191,9 @@ class Pump:
 
     def _drop(self, size: int) -> None:
         """Take ``size`` bytes from the source that tee copied (and the sink got) already."""
-        if not self._buffer:
-            self._buffer = bytearray(CHUNK)
-        view = memoryview(self._buffer)
         while size:
             try:
-                size -= os.readv(self.source, [view[:size]])
+                size -= len(os.read(self.source, min(size, FIRST_READ)))
             except InterruptedError:
                 continue
 
