@@ -99,13 +99,22 @@ def test_refusals_and_replies_read_on_one_line() -> None:
 
 
 class Clock:
-    """The seconds tenacity sleeps, added up (its own stop reads the real monotonic clock)."""
+    """A fake clock: the seconds tenacity sleeps, added up; time moves only when it sleeps."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.now = 1000.0
 
     def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.now += seconds
+
+    def time(self) -> float:
+        return self.now
+
+    def within(self, seconds: float, **options: object) -> object:
+        """The policy, with ``seconds`` left on this clock."""
+        return retrying(self.now + seconds, clock=self.time, sleep=self.sleep, **options)  # type: ignore[arg-type]
 
 
 def test_transient_failures_are_retried_with_exponential_backoff_and_jitter() -> None:
@@ -118,7 +127,7 @@ def test_transient_failures_are_retried_with_exponential_backoff_and_jitter() ->
             raise ConnectionResetError(errno.ECONNRESET, "reset")
         return "sent"
 
-    assert retrying(60, sleep=clock.sleep)(flaky) == "sent"
+    assert clock.within(60)(flaky) == "sent"
     assert len(calls) == 5
     for attempt, wait in enumerate(clock.waits):
         assert 0.5 * 2**attempt <= wait <= 0.5 * 2**attempt + 1
@@ -133,7 +142,7 @@ def test_waits_are_capped_at_ten_seconds_and_a_second_of_jitter() -> None:
         if len(calls) < 12:
             raise TimeoutError("slow")
 
-    retrying(600, sleep=clock.sleep)(flaky)
+    clock.within(600)(flaky)
     assert max(clock.waits) <= 11
     assert min(clock.waits[6:]) >= 10
 
@@ -146,7 +155,7 @@ def test_a_permanent_failure_is_raised_at_once_as_it_is() -> None:
         raise error
 
     with pytest.raises(smtplib.SMTPDataError) as caught:
-        retrying(60, sleep=clock.sleep)(rejected)
+        clock.within(60)(rejected)
     assert caught.value is error
     assert clock.waits == []
 
@@ -160,7 +169,7 @@ def test_each_failed_attempt_that_will_be_retried_is_told() -> None:
         if len(calls) < 3:
             raise ConnectionRefusedError(errno.ECONNREFUSED, f"refused {len(calls)}")
 
-    retrying(60, sleep=Clock().sleep, on_retry=lambda n, e: told.append((n, str(e))))(flaky)
+    Clock().within(60, on_retry=lambda n, e: told.append((n, str(e))))(flaky)
     assert told == [(1, "[Errno 111] refused 1"), (2, "[Errno 111] refused 2")]
 
 
@@ -174,5 +183,5 @@ def test_no_attempt_is_started_that_would_end_past_the_delivery_timeout() -> Non
         raise ConnectionRefusedError(errno.ECONNREFUSED, "refused")
 
     with pytest.raises(ConnectionRefusedError):
-        retrying(1, sleep=Clock().sleep)(refused)
+        Clock().within(1)(refused)
     assert 1 <= len(calls) <= 3

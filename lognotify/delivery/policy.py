@@ -30,16 +30,25 @@ _TRANSIENT_ERRNOS = {
 }
 
 
+class OutOfTime(TimeoutError):
+    """delivery_timeout has run out: final, whatever made the attempt fail."""
+
+
 def retrying(
-    delivery_timeout: float,
+    deadline: float,
     *,
+    clock: Callable[[], float],
     sleep: Callable[[float], None],
     on_retry: Callable[[int, BaseException], None] | None = None,
 ) -> tenacity.Retrying:
-    """The policy: retry what ``is_transient`` says, with backoff and jitter, within the time.
+    """The policy: retry what ``is_transient`` says, with backoff and jitter, until
+    ``deadline`` on ``clock`` (the same clock the attempts use, so a test's fake one works).
 
     ``on_retry(attempt, error)`` is told of each failed attempt that will be tried again.
     """
+
+    def out_of_time(state: tenacity.RetryCallState) -> bool:
+        return clock() + (state.upcoming_sleep or 0.0) >= deadline
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
@@ -48,7 +57,7 @@ def retrying(
                 on_retry(state.attempt_number, error)
 
     return tenacity.Retrying(
-        stop=tenacity.stop_before_delay(delivery_timeout),
+        stop=out_of_time,
         # exponential backoff plus up to 1 s of jitter, spelled so that no tenacity version
         # warns: wait_exponential_jitter deprecates `initial` in 9.x and lacks `multiplier` in 8.x
         wait=tenacity.wait_exponential(multiplier=0.5, max=10) + tenacity.wait_random(0, 1),
@@ -61,6 +70,8 @@ def retrying(
 
 def is_transient(exc: BaseException) -> bool:
     """True for a failure worth retrying: the next attempt may well succeed."""
+    if isinstance(exc, OutOfTime):
+        return False
     if isinstance(exc, ssl.SSLCertVerificationError):
         return False
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):

@@ -46,7 +46,7 @@ def send(
     Raises :class:`DeliveryError` with the server's reason when it fails for good.
     """
     deadline = clock() + smtp.delivery_timeout
-    retrying = policy.retrying(smtp.delivery_timeout, sleep=sleep, on_retry=on_retry)
+    retrying = policy.retrying(deadline, clock=clock, sleep=sleep, on_retry=on_retry)
     pending = list(recipients)  # who has not taken the message yet
     refused: dict[str, tuple[int, bytes]] = {}  # who refused it for good
 
@@ -103,8 +103,9 @@ def _attempt(
     def timeout() -> float:
         left = due - clock()
         if left <= 0:
-            which = "delivery_timeout" if due == deadline else "smtp_timeout"
-            raise TimeoutError(f"{which} reached")
+            if due == deadline:  # no time for anything more: not worth another attempt
+                raise policy.OutOfTime("delivery_timeout reached")
+            raise TimeoutError("smtp_timeout reached")
         return left
 
     local = os.uname().nodename or "localhost"  # smtplib's default does a slow reverse lookup
@@ -194,7 +195,11 @@ class _BoundedSMTP(smtplib.SMTP):
 
     def getreply(self) -> tuple[int, bytes]:
         if self.sock is not None:
-            within = self._limit()
+            try:
+                within = self._limit()
+            except BaseException:  # out of time before the greeting: the socket is closed too
+                self.close()
+                raise
             self.sock.settimeout(within)
             if not isinstance(self.file, _ReplyReader) or self.file.sock is not self.sock:
                 self.file = _ReplyReader(self.sock)

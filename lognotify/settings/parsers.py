@@ -120,7 +120,9 @@ def size(value: object, where: str) -> int:
 
 def count(value: object, where: str) -> int | None:
     """A non-negative integer; empty means unknown (the Downward API's missing annotation)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(f"{where}: expected a non-negative integer, got {value!r}")
         return value
     digits = text(value, where).strip()
     if not digits:
