@@ -36,7 +36,8 @@ def lognotify_argv() -> list[str]:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The test's environment without any LOGNOTIFY_* or secret-looking variable, plus ``extra``."""
-    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}
+    # COVERAGE_PROCESS_CONFIG: the program under test measures its own coverage too
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "COVERAGE_PROCESS_CONFIG"}
     env = {
         key: value
         for key, value in os.environ.items()
