@@ -100,11 +100,15 @@ class Capture:
 
     def append(self, data: bytes, stream: int = STDOUT) -> None:
         """Add ``data``, which came from ``stream``."""
-        if not data:
+        size = len(data)
+        if not size:
             return
         with self._lock:
-            self._total += len(data)
+            self._total += size
             partial = self._partial[stream]
+            if size < PENDING_LIMIT and data[-1] == 10 and not partial:  # a record: kept short
+                self._gather(data if type(data) is bytes else bytes(data), stream)
+                return
             end = data.rfind(b"\n") + 1
             if not end:  # no line ends here: the line goes on, unless it is too long to hold
                 partial += data
@@ -131,7 +135,10 @@ class Capture:
     def _put(self, data: bytes, stream: int) -> None:
         if len(data) >= PENDING_LIMIT:  # a big chunk (a command's output): store it now
             self._put_now(data, stream)
-            return
+        else:
+            self._gather(data, stream)
+
+    def _gather(self, data: bytes, stream: int) -> None:
         # Log records are small and many: gather them, and fold them in together.
         if self._pending and stream != self._pending_stream:
             self._fold()
