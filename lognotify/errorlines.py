@@ -30,8 +30,8 @@ out the few other lines whose text could match, which are shown and matched one 
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections import deque
+from _bisect import bisect_right  # the C modules: bisect and collections import more
+from _collections import deque
 
 from lognotify.record import Record
 from lognotify.text import LINE_CHARS, readable_line

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
+
     from lognotify.settings.model import Settings
 
 # A CronJob names its Jobs <cronjob>-<scheduled time in minutes since the epoch>: 8 digits
 # or more for any date since 1970-03 (a manual `kubectl create job --from=cronjob/x x-1` is
-# not taken for one of them).
-_CRONJOB_SUFFIX = re.compile(r"^(?P<cronjob>.+)-\d{8,}$")
+# not taken for one of them). Compiled on first use: `lognotify -- true` never needs re.
+_CRONJOB_SUFFIX = r"^(?P<cronjob>.+)-\d{8,}$"
+_compiled: list[re.Pattern[str]] = []
 
 
 def cronjob_of(job: str | None) -> str | None:
@@ -19,7 +20,13 @@ def cronjob_of(job: str | None) -> str | None:
 
     None when the Job's name does not look like one a CronJob made.
     """
-    match = _CRONJOB_SUFFIX.match(job or "")
+    if not job:
+        return None
+    if not _compiled:
+        import re
+
+        _compiled.append(re.compile(_CRONJOB_SUFFIX))
+    match = _compiled[0].match(job)
     return match["cronjob"] if match else None
 
 

@@ -11,11 +11,10 @@ PID 1, for every orphan's too), for the pumps' ends and for the deadlines that
 
 from __future__ import annotations
 
+import _signal as signal  # the C module: `signal` itself imports enum, ~2 ms at start-up
 import fcntl
 import os
 import select
-import shlex
-import signal
 import stat
 import time
 
@@ -23,7 +22,7 @@ from lognotify.capture import STDERR, STDOUT
 from lognotify.kubernetes import cgroup
 from lognotify.outcome import Memory, RunResult, command_reason
 from lognotify.record import Record
-from lognotify.run import leftovers, signals
+from lognotify.run import signals
 from lognotify.run.pump import Pump
 from lognotify.run.schedule import Schedule
 from lognotify.run.spawn import child_environment, spawn, spawn_failure
@@ -239,12 +238,14 @@ class _Runner:
         left = {pump.source_left_open: pump.out for pump in pumps.values()}
         left.pop(None, None)
         if left:
+            from lognotify.run import leftovers  # only when something outlived the command
+
             leftovers.hand_over(left, forward=not self.is_init)  # type: ignore[arg-type]
 
     def _not_started(self, argv: list[str], exc: OSError, started: float) -> Ran:
         exit_code, code, note = spawn_failure(argv[0], exc)
         reason = command_reason(exit_code=exit_code, spawn_error=code)
-        result = RunResult(mode="command", command=shlex.join(argv), program=_program(argv),
+        result = RunResult(mode="command", command=_joined(argv), program=_program(argv),
                            exit_code=exit_code, reason=reason, note=note, started=started,
                            ended=time.time(), output=self.capture.snapshot())  # fmt: skip
         return Ran(result=result, mid_line=frozenset())
@@ -262,11 +263,23 @@ class _Runner:
             timeout=self.timeout, timed_out=schedule.timed_out,
             killed_after=schedule.killed_after, memory=memory, error_reported=self.stderr_seen,
         )  # fmt: skip
-        return RunResult(mode="command", command=shlex.join(argv), program=_program(argv),
+        return RunResult(mode="command", command=_joined(argv), program=_program(argv),
                          exit_code=exit_code, reason=reason, started=started, ended=ended,
                          output=output, signal=died_of, timed_out=schedule.timed_out,
                          timeout=self.timeout, error_reported=self.stderr_seen,
                          memory=memory)  # fmt: skip
+
+
+# What shlex.quote leaves unquoted (shlex imports re, which the wrapper's start never needs).
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+
+
+def _joined(argv: Sequence[str]) -> str:
+    """``shlex.join(argv)``: the command line as a shell would take it."""
+    return " ".join(
+        word if word and _SAFE.issuperset(word) else "'" + word.replace("'", "'\"'\"'") + "'"
+        for word in argv
+    )
 
 
 def _program(argv: Sequence[str]) -> str:
