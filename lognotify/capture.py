@@ -14,14 +14,17 @@ output, the part that falls out included, are tracked on the way (``lognotify.er
 
 from __future__ import annotations
 
-from _collections import deque  # collections itself costs ~2 ms at start-up
 from _thread import allocate_lock  # threading.Lock itself, without importing threading
 
 from lognotify.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections import deque
+
     from lognotify.errorlines import ErrorLine, ErrorRule
+else:  # the C module: collections itself costs ~2 ms at start-up
+    from _collections import deque
 
 STDOUT = 1
 STDERR = 2

@@ -30,8 +30,7 @@ out the few other lines whose text could match, which are shown and matched one 
 
 from __future__ import annotations
 
-from _bisect import bisect_right  # the C modules: bisect and collections import more
-from _collections import deque
+from _bisect import bisect_right  # the C module: bisect imports more
 
 from lognotify.record import Record
 from lognotify.text import LINE_CHARS, readable_line
@@ -39,6 +38,7 @@ from lognotify.text import LINE_CHARS, readable_line
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
+    from collections import deque
     from collections.abc import Callable, Sequence
     from typing import Any
 
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
     Search = Callable[[Any, int, int], list[tuple[int, int]]]  # [(start, end)]; -1s: none
     Kept = tuple[int, bytes | str, int]  # number, the raw line (shown when asked) or text, stream
+else:  # the C module: collections itself costs ~2 ms at start-up
+    from _collections import deque
 
 KEEP = 8192  # bytes of a line kept: 2,000 characters of UTF-8 take at most 8,000
 BATCH = 64 * 1024  # smaller chunks are gathered first: a scan has a fixed cost

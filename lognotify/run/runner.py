@@ -11,7 +11,6 @@ PID 1, for every orphan's too), for the pumps' ends and for the deadlines that
 
 from __future__ import annotations
 
-import _signal as signal  # the C module: `signal` itself imports enum, ~2 ms at start-up
 import fcntl
 import os
 import select
@@ -29,9 +28,13 @@ from lognotify.run.spawn import child_environment, spawn, spawn_failure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from collections.abc import Callable, Mapping, Sequence
 
     from lognotify.capture import Capture
+
+else:  # the C module: signal itself imports enum, ~2 ms at start-up
+    import _signal as signal
 
 PIPE_SIZE = 1 << 20
 # After the command exits, how long what its leftovers still write goes into the report.
