@@ -33,6 +33,7 @@ Fixtures
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -41,6 +42,10 @@ from typing import Any
 
 import pytest
 import trustme
+
+# Programs the tests start measure their own coverage (pyproject: patch = subprocess); a child
+# started in another folder must still write its data where the run combines it.
+os.environ.setdefault("COVERAGE_FILE", str(Path(__file__).resolve().parent.parent / ".coverage"))
 
 # tests/ is not a package; make "import smtp_servers" work in any import mode.
 _TESTS_DIR = str(Path(__file__).resolve().parent)
