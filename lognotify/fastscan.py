@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from lognotify.errorlines import ErrorRule, Search
 
 LIMIT = 256  # reports in one chunk past which the RE2 scanner does better
+PACKAGE_FOLDER = os.path.join(os.path.dirname(__file__), "__pycache__")
 _RULE, _BAD, _LONG, _CR = 0, 1, 2, 3
 _databases: dict[tuple[str, ...], Any] = {}  # extra patterns -> database (None: cannot)
 _lock = allocate_lock()
@@ -172,8 +173,7 @@ def cached(extra: Sequence[str] = ()) -> bool:
     in the cache folder): then loading it costs a few ms, less than compiling RE2's scanner."""
     if tuple(extra) in _databases:
         return _databases[tuple(extra)] is not None
-    path = _cache_path(bool(extra))
-    return path is not None and os.path.isfile(path)
+    return any(os.path.isfile(path) for path in _cache_paths(bool(extra)))
 
 
 def _build(extra: bool) -> Any:
@@ -185,33 +185,42 @@ def _build(extra: bool) -> Any:
     # The entry's first line says what it was made from and by which Hyperscan: any other is
     # compiled afresh (and replaces it).
     header = repr((getattr(hyperscan, "__version__", ""), wanted)).encode() + b"\n"
-    path = _cache_path(extra)
-    entry = _read(path) if path is not None else None
-    if entry is not None and entry.startswith(header):
-        try:
-            return hyperscan.loadb(entry[len(header) :], hyperscan.HS_MODE_BLOCK)
-        except hyperscan.error:  # made for another CPU, or damaged
-            pass
+    paths = _cache_paths(extra)
+    for path in paths:
+        entry = _read(path)
+        if entry is not None and entry.startswith(header):
+            try:
+                return hyperscan.loadb(entry[len(header) :], hyperscan.HS_MODE_BLOCK)
+            except hyperscan.error:  # made for another CPU, or damaged
+                pass
+    compiled = _compile(hyperscan, wanted)
+    if len(paths) > 1:  # the user's folder; never the package's at run time
+        _write(paths[-1], header + hyperscan.dumpb(compiled))
+    return compiled
+
+
+def _compile(hyperscan: Any, wanted: list[tuple[int, str, str]]) -> Any:
     compiled = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     expressions = [text.encode("utf-8", "surrogatepass") for _, text, _ in wanted]
     flags = [getattr(hyperscan, f"HS_FLAG_{flag}") for _, _, flag in wanted]
     ids = [ident for ident, _, _ in wanted]
     compiled.compile(expressions=expressions, ids=ids, elements=len(wanted), flags=flags)
-    if path is not None:
-        _write(path, header + hyperscan.dumpb(compiled))
     return compiled
 
 
-def _cache_path(extra: bool) -> str | None:
-    """Where the entry is kept: named by a checksum of the patterns (hashlib would load
-    OpenSSL's 4 MiB for it; the entry's header settles any doubt)."""
+def _cache_paths(extra: bool) -> list[str]:
+    """Where an entry is read: the package's own folder (written when an image is built:
+    ``python -m lognotify.fastscan``), then the user's cache folder, the one written at run
+    time. Named by a checksum of the patterns (hashlib would load OpenSSL's 4 MiB for it; the
+    entry's first line settles any doubt)."""
     from zlib import crc32
 
+    name = f"errorlines-{crc32(repr(patterns(extra)).encode('utf-8', 'surrogatepass')):08x}.hs"
+    paths = [os.path.join(PACKAGE_FOLDER, name)]
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if not os.path.isabs(home):
-        return None
-    key = crc32(repr(patterns(extra)).encode("utf-8", "surrogatepass"))
-    return os.path.join(home, "lognotify", f"errorlines-{key:08x}.hs")
+    if os.path.isabs(home):
+        paths.append(os.path.join(home, "lognotify", name))
+    return paths
 
 
 def _trusted(info: os.stat_result) -> bool:
@@ -268,3 +277,23 @@ def _private_folder(folder: str) -> None:
     for name in reversed(missing):
         os.mkdir(name, 0o700)
         os.chmod(name, 0o700)
+
+
+def install() -> None:
+    """Write the databases into the package's own folder, readable by all (run once, as root,
+    when an image is built: its users then never compile them)."""
+    import hyperscan
+
+    for extra in (False, True):
+        wanted = patterns(extra)
+        header = repr((getattr(hyperscan, "__version__", ""), wanted)).encode() + b"\n"
+        path = _cache_paths(extra)[0]
+        os.makedirs(PACKAGE_FOLDER, exist_ok=True)
+        with open(path, "wb") as entry:
+            entry.write(header + hyperscan.dumpb(_compile(hyperscan, wanted)))
+        os.chmod(path, 0o644)
+        print(path)
+
+
+if __name__ == "__main__":
+    install()
