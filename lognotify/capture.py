@@ -119,21 +119,19 @@ class Capture:
                     self._put(bytes(partial), stream)
                     partial.clear()
                 return
-            if partial:  # the line going on ends here: stored whole, with the lines after it
-                partial += memoryview(data)[:end]
-                if len(partial) >= PENDING_LIMIT:
-                    self._put_now(partial, stream)  # stored at once: nothing keeps it
-                else:
-                    self._put(bytes(partial), stream)
+            if partial:  # the line going on ends here, stored with the lines after it
+                self._put(bytes(partial), stream)
                 partial.clear()
+            if end >= PENDING_LIMIT:  # stored now, up to its last line's end: nothing copied
+                self._put_now(data, stream, end)
             else:
                 self._put(data if end == len(data) else data[:end], stream)
             partial += memoryview(data)[end:]
 
-    def _put_now(self, data: bytes | bytearray, stream: int) -> None:
+    def _put_now(self, data: bytes | bytearray, stream: int, stop: int | None = None) -> None:
         if self._pending:
             self._fold()
-        self._store(data, stream)
+        self._store(data, stream, len(data) if stop is None else stop)
 
     def _put(self, data: bytes, stream: int) -> None:
         if len(data) >= PENDING_LIMIT:  # a big chunk (a command's output): store it now
@@ -157,25 +155,27 @@ class Capture:
         self._pending_size = 0
         self._store(data, self._pending_stream)
 
-    def _store(self, data: bytes | bytearray, stream: int) -> None:
-        self._errors.feed(data, stream)
+    def _store(self, data: bytes | bytearray, stream: int, stop: int | None = None) -> None:
+        """data[:stop] goes to the tracker, then the head or the tail (all of it copied)."""
+        stop = len(data) if stop is None else stop
+        self._errors.feed(data, stream, stop)
         begin = 0
         room = self._head_limit - len(self._head)
         if room > 0:
             marks = self._head_marks
             if (not marks or marks[-1][1] != stream) and len(marks) < MAX_MARKS:
                 marks.append((len(self._head), stream))
-            if len(data) <= room:
-                self._head += data
+            if stop <= room:
+                self._head += memoryview(data)[:stop]
                 return
             self._head += memoryview(data)[:room]
             begin = room
-        self._append_tail(data, begin, stream)
+        self._append_tail(data, begin, stop, stream)
 
-    def _append_tail(self, data: bytes | bytearray, begin: int, stream: int) -> None:
-        # data[begin:] goes to the tail; slices are memoryviews, so nothing is copied twice.
+    def _append_tail(self, data: bytes | bytearray, begin: int, stop: int, stream: int) -> None:
+        # data[begin:stop] goes to the tail; slices are memoryviews: nothing is copied twice.
         limit = self._tail_limit
-        size = len(data) - begin
+        size = stop - begin
         marks = self._tail_marks
         if not marks or marks[-1][1] != stream:
             marks.append((self._tail_written, stream))
@@ -186,14 +186,14 @@ class Capture:
         if len(tail) < limit:  # still filling up
             room = limit - len(tail)
             if size <= room:
-                tail += memoryview(data)[begin:]
+                tail += memoryview(data)[begin:stop]
                 return
             tail += memoryview(data)[begin : begin + room]
             begin += room
             size -= room
         self._omitted_bytes += size  # as many bytes as come in fall out of the full ring
         if size >= limit:  # all that is held, and the start of data, falls out
-            tail[:] = memoryview(data)[len(data) - limit :]
+            tail[:] = memoryview(data)[stop - limit : stop]
             self._pos = 0
         else:  # overwrite the oldest bytes of the ring, in at most two pieces
             pos = self._pos
@@ -201,7 +201,7 @@ class Capture:
             tail[pos : pos + first] = memoryview(data)[begin : begin + first]
             rest = size - first
             if rest:
-                tail[:rest] = memoryview(data)[begin + first :]
+                tail[:rest] = memoryview(data)[begin + first : stop]
             self._pos = (pos + size) % limit
         self._forget_marks()
 

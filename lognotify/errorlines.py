@@ -277,17 +277,19 @@ class ErrorLines:
         """Newline bytes seen: ``lines`` without those that ``finish`` ended."""
         return self.lines - self._unended
 
-    def feed(self, data: bytes | bytearray, stream: int) -> None:
-        """The next chunk of the output, which came from ``stream`` (1 stdout, 2 stderr)."""
-        if len(data) >= BATCH:
+    def feed(self, data: bytes | bytearray, stream: int, stop: int | None = None) -> None:
+        """The next chunk of the output, data[:stop], which came from ``stream`` (1 stdout,
+        2 stderr). Nothing of ``data`` is kept: it may be reused once this returns."""
+        stop = len(data) if stop is None else stop
+        if stop >= BATCH:
             self._flush()
-            self._scan(data, ((0, stream),))
-        elif data:
+            self._scan(data, ((0, stream),), stop)
+        elif stop:
             if not self._batch:
                 self._batch_marks[:] = [(0, stream)]
             elif self._batch_marks[-1][1] != stream:
                 self._batch_marks.append((len(self._batch), stream))
-            self._batch += data
+            self._batch += memoryview(data)[:stop]
             if len(self._batch) >= BATCH:
                 self._flush()
 
@@ -312,25 +314,28 @@ class ErrorLines:
             self._scan(self._batch, self._batch_marks)
             self._batch.clear()  # nothing refers to it: kept lines are copies
 
-    def _scan(self, data: bytes | bytearray, marks: Sequence[tuple[int, int]]) -> None:
-        self._marks, start = marks, 0
+    def _scan(
+        self, data: bytes | bytearray, marks: Sequence[tuple[int, int]], stop: int | None = None
+    ) -> None:
+        """Every line of data[:stop]."""
+        self._marks, start, stop = marks, 0, len(data) if stop is None else stop
         if self._carry_size:  # the line not ended yet goes on
-            start = data.find(b"\n") + 1
-            piece = memoryview(data)[: start - 1 if start else len(data)]
+            start = data.find(b"\n", 0, stop) + 1
+            piece = memoryview(data)[: start - 1 if start else stop]
             self._carry += piece[: max(KEEP - len(self._carry), 0)]
             self._carry_size += len(piece)
             if not start:
                 return
             self._end_carry()
-        end = max(data.rfind(b"\n") + 1, start)
+        end = max(data.rfind(b"\n", 0, stop) + 1, start)
         if end > start:
             self._at, self._at_line = start, self._lines
             self._lines_in(data, start, end)
             self._lines = self._at_line + data.count(b"\n", self._at, end)
-        if end < len(data):
+        if end < stop:
             self._carry_stream = self._stream(end)
-            self._carry += memoryview(data)[end : end + KEEP]
-            self._carry_size = len(data) - end
+            self._carry += memoryview(data)[end : min(end + KEEP, stop)]
+            self._carry_size = stop - end
 
     def _end_carry(self) -> None:
         self._lines += 1
