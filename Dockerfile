@@ -29,8 +29,7 @@ RUN python -m pip wheel --wheel-dir /wheels ".${LOGNOTIFY_EXTRAS:+[$LOGNOTIFY_EX
  && /opt/lognotify/bin/pip install --no-index --find-links=/wheels \
         "lognotify${LOGNOTIFY_EXTRAS:+[$LOGNOTIFY_EXTRAS]}" \
  && /opt/lognotify/bin/lognotify --version \
- && cd / && /opt/lognotify/bin/python -m lognotify.report.cache \
- && chmod 0644 /opt/lognotify/lib/python3*/site-packages/lognotify/report/templates/__pycache__/*.jinja
+ && cd / && /opt/lognotify/bin/python -m lognotify.report.compile
 
 # ---- final image: that venv, nothing else ------------------------------------------------------
 FROM ${BASE_IMAGE}

@@ -21,14 +21,20 @@ from lognotify.run import signals
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
-    from typing import Any
+    from typing import Any, Protocol
 
-    from lognotify.library import CaptureAndNotify
+    class Block(Protocol):
+        """What the shared state needs of a block (``library.CaptureAndNotify``)."""
+
+        main_thread: bool
+        stopped_by: int | None
+        delivering: bool
+        late_signals: list[int]
 
 # The block running in this flow of control, if any: per thread, and per asyncio task (each
 # task runs in a copy of the context it was created in), so that concurrent jobs in tasks or
 # threads each have their own block, and only a block inside a block is transparent.
-ACTIVE: contextvars.ContextVar[CaptureAndNotify | None] = contextvars.ContextVar(
+ACTIVE: contextvars.ContextVar[Block | None] = contextvars.ContextVar(
     "lognotify_block", default=None
 )
 
@@ -41,7 +47,7 @@ class BlockHandler(TeeHandler):
     context) goes into every block's capture, and is echoed once.
     """
 
-    def __init__(self, block: CaptureAndNotify, **options: Any) -> None:
+    def __init__(self, block: Block, **options: Any) -> None:
         super().__init__(**options)
         self.block = block
 
@@ -58,13 +64,13 @@ class Shared:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.capturing: list[tuple[CaptureAndNotify, BlockHandler]] = []
+        self.capturing: list[tuple[Block, BlockHandler]] = []
         self.saved_level = logging.NOTSET
         self.saved_showwarning: Any = None
-        self.watching: list[CaptureAndNotify] = []  # main-thread blocks under our handlers
+        self.watching: list[Block] = []  # main-thread blocks under our handlers
         self.saved: signals.Saved | None = None
 
-    def enter(self, block: CaptureAndNotify, handler: BlockHandler, level: int) -> None:
+    def enter(self, block: Block, handler: BlockHandler, level: int) -> None:
         """Start capturing for ``block``; in the main thread, take SIGTERM and SIGINT."""
         with signals.critical, self.lock:
             root = logging.getLogger()
@@ -86,7 +92,7 @@ class Shared:
                 self.saved = signals.install((signal.SIGTERM, signal.SIGINT), self.on_signal)
             self.watching.append(block)
 
-    def stop_capturing(self, block: CaptureAndNotify, handler: BlockHandler) -> None:
+    def stop_capturing(self, block: Block, handler: BlockHandler) -> None:
         """Take ``block``'s handler off the root logger; the last one out restores it."""
         with signals.critical, self.lock:
             root = logging.getLogger()
@@ -99,7 +105,7 @@ class Shared:
                 logging.captureWarnings(False)
                 warnings.showwarning = self.saved_showwarning
 
-    def stop_watching(self, block: CaptureAndNotify) -> None:
+    def stop_watching(self, block: Block) -> None:
         """``block`` no longer takes the signals; the last one out puts the old handlers back."""
         with signals.critical, self.lock:
             if block not in self.watching:

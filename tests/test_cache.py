@@ -14,7 +14,6 @@ import pytest
 from lognotify.report.cache import (
     PACKAGE,
     TemplateCache,
-    compile_builtin,
     private_folder,
     trusted,
     user_folder,
@@ -149,16 +148,3 @@ def test_a_folder_of_another_user_is_neither_read_nor_written(tmp_path: Path) ->
     subject(TemplateCache(read=[folder], write=folder))
     assert not trusted(folder)
     assert list(folder.iterdir()) == []
-
-
-def test_an_image_build_compiles_every_built_in_template(tmp_path: Path) -> None:
-    folder = tmp_path / "compiled"
-    compile_builtin(folder)
-    assert len(list(folder.glob("*.jinja"))) == len(NAMES)
-    for name in NAMES:  # each is then found there
-        environment = builtin_environment(name.endswith(".html.j2"), TemplateCache([folder], None))
-        cache = environment.bytecode_cache
-        assert cache is not None
-        source = (BUILTIN / name).read_text()
-        bucket = cache.get_bucket(environment, name, str(BUILTIN / name), source)
-        assert bucket.code is not None, name

@@ -1,7 +1,7 @@
 """The built-in templates, compiled once and kept: compiling them costs 30-50 ms a report.
 
 Entries are read from the package's ``templates/__pycache__`` (the image compiles them there
-when it is built: ``python -m lognotify.report.cache``) and from the user's cache folder
+when it is built: ``python -m lognotify.report.compile``) and from the user's cache folder
 (``$XDG_CACHE_HOME/lognotify``, else ``~/.cache/lognotify``), and written only to the latter:
 never inside an installed package at run time (pip does not own what is written there, and a
 stale folder left behind after a reinstall would shadow the package). An entry is code that
@@ -93,21 +93,3 @@ def private_folder(folder: Path) -> None:
         except FileExistsError:
             continue
         os.chmod(path, 0o700)  # mkdir's mode is masked by the umask; this is not
-
-
-def compile_builtin(folder: Path = PACKAGE, templates: Sequence[str] | None = None) -> None:
-    """Compile the built-in templates into ``folder`` (for an image's build step)."""
-    from lognotify.report.templates import NAMES, builtin_environment
-
-    cache = TemplateCache(read=[], write=folder)
-    for name in templates or NAMES:
-        builtin_environment(name.endswith(".html.j2"), cache).get_template(name)
-
-
-if __name__ == "__main__":  # python -m lognotify.report.cache: at an image's build
-    private_folder(PACKAGE)
-    compile_builtin()
-    # read by the image's own user at run time; written by no one but the builder (root)
-    os.chmod(PACKAGE, 0o755)
-    for entry in PACKAGE.glob("*.jinja"):
-        os.chmod(entry, 0o644)
