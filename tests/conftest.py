@@ -147,3 +147,15 @@ def outbox(tmp_path: Path) -> Path:
 def env(outbox: Path) -> dict[str, str]:
     """A clean environment (no LOGNOTIFY_* from the developer's) with the outbox set."""
     return clean_env(LOGNOTIFY_OUTBOX=str(outbox))
+
+
+# --- the test Kubernetes API server (see kube_api.py) ---------------------------------------
+
+
+@pytest.fixture
+def kube() -> Iterator[Any]:
+    """A started :class:`~kube_api.KubeAPI` on 127.0.0.1 (the real client talks to it)."""
+    from kube_api import KubeAPI
+
+    with KubeAPI() as api:
+        yield api

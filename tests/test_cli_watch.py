@@ -7,21 +7,13 @@ import gzip
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kube_objects as k
-import pytest
 from helpers import clean_env, lognotify_argv, text_body
 from kube_api import KubeAPI
 from smtp_servers import Sink
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeAPI]:
-    with KubeAPI() as api:
-        yield api
 
 
 def watch_env(kube: KubeAPI, sink: Sink, tmp_path: Path) -> dict[str, str]:

@@ -22,12 +22,6 @@ from lognotify.kubernetes.watch.streams import JOB_PODS
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeAPI]:
-    with KubeAPI() as api:
-        yield api
-
-
-@pytest.fixture
 def api(kube: KubeAPI, tmp_path: Path) -> Api:
     return Api(kube.client(tmp_path / "kubeconfig"))
 

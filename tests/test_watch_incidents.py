@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import kube_objects as k
@@ -15,12 +14,6 @@ from lognotify.kubernetes.watch.incidents import job_failed, log_of
 from lognotify.kubernetes.watch.objects import job_view
 
 NOW = 1_780_000_000.0
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeAPI]:
-    with KubeAPI() as api:
-        yield api
 
 
 @pytest.fixture

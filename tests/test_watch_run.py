@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,6 @@ from lognotify.kubernetes.watch.state import NAME
 
 STATE_NS = "lognotify"
 RUNNER = Path(__file__).with_name("watch_runner.py")
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeAPI]:
-    with KubeAPI() as api:
-        yield api
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,6 @@ from lognotify.kubernetes.watch.api import Api, ApiError
 from lognotify.kubernetes.watch.state import LIMIT, NAME, Ledger, decode, encode, scope, scope_key
 
 NS = "lognotify"
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeAPI]:
-    with KubeAPI() as api:
-        yield api
 
 
 @pytest.fixture

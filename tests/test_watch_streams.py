@@ -20,12 +20,6 @@ from lognotify.kubernetes.watch.streams import Inbox, Listed, Reader, Seen, dela
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeAPI]:
-    with KubeAPI() as api:
-        yield api
-
-
-@pytest.fixture
 def api(kube: KubeAPI, tmp_path: Path) -> Api:
     return Api(kube.client(tmp_path / "kubeconfig"))
 
