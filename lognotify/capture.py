@@ -222,7 +222,9 @@ class Capture:
                 self._fold()
             self._errors.finish()
             errors, errors_total = self._errors.result()
-            tail = bytes(self._tail[self._pos :] + self._tail[: self._pos])
+            ring = memoryview(self._tail)  # the ring in order, copied once
+            tail = b"".join((ring[self._pos :], ring[: self._pos]))
+            ring.release()
             held = self._head.count(b"\n") + tail.count(b"\n")
             start = self._tail_written - len(tail)
             tail_marks = tuple((max(at - start, 0), stream) for at, stream in self._tail_marks)
