@@ -63,9 +63,7 @@ class Plan:
     watch_args: tuple[str, ...] = ("--rounds", "1")  # churn: one round, the least it takes
 
 
-QUICK = Plan(
-    2_000_000, 1, 5_000_000, 1, 2, 1, 2_000, 1, 2_000_000, 1, 2, ("--quick",)
-)
+QUICK = Plan(2_000_000, 1, 5_000_000, 1, 2, 1, 2_000, 1, 2_000_000, 1, 2, ("--quick",))
 
 
 def lognotify_argv() -> list[str]:
