@@ -362,7 +362,9 @@ class ErrorLines:
         """Whether Hyperscan pointed out the lines of data[pos:end] to judge (they are)."""
         if self._until_fast >= 0:
             self._load_fast(end - pos)
-        starts = self._fast.lines(data, pos, end) if self._fast is not None else None
+        if self._fast is None:
+            return False
+        starts = self._fast.lines(data, pos, end)
         if starts is None:
             return False
         for start in starts:  # the few lines that may look like errors, judged one by one

@@ -15,17 +15,19 @@ Extra patterns are RE2's, so RE2 itself finds their candidates. A chunk with mor
 which takes runs of them at once.
 
 Compiling the database costs ~50 ms and ~7 MiB for a while, which only a large output wins
-back: it is done in the background once an output is large, and kept in the user's cache
-folder (``$XDG_CACHE_HOME/lognotify``, else ``~/.cache/lognotify``; folders 0700, files
-0600, read only from a folder no one else can write). Loaded from there (~5 ms, the import
-included) it is cheaper than RE2's scanner, and used from the first chunk that needs one.
-Where the ``hyperscan`` package is missing or fails, the tracker keeps its RE2 scanner.
+back: it is done in the background once an output is large, and kept (``hscache``: the
+user's cache folder, or the package's own when an image was built with
+``python -m lognotify.fastscan``). Loaded from there (~5 ms, the import included) it is
+cheaper than RE2's scanner, and used from the first chunk that needs one. Where the
+``hyperscan`` package is missing or fails, the tracker keeps its RE2 scanner.
 """
 
 from __future__ import annotations
 
 import os
 from _thread import allocate_lock, start_new_thread
+
+from lognotify import hscache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
     from lognotify.errorlines import ErrorRule, Search
 
 LIMIT = 256  # reports in one chunk past which the RE2 scanner does better
-PACKAGE_FOLDER = os.path.join(os.path.dirname(__file__), "__pycache__")
 _RULE, _BAD, _LONG, _CR = 0, 1, 2, 3
 _databases: dict[tuple[str, ...], Any] = {}  # extra patterns -> database (None: cannot)
 _lock = allocate_lock()
@@ -56,6 +57,19 @@ class Prefilter:
     def lines(self, data: bytes | bytearray, pos: int, end: int) -> list[int] | None:
         """The starts of the lines of data[pos:end] (whole lines) that may look like errors,
         in order, each once; None when there are too many for this to pay."""
+        found = self._scan(data, pos, end)
+        if found is None:
+            return None
+        ends, long = found
+        starts = {max(data.rfind(b"\n", pos, pos + to) + 1, pos) for to in ends}
+        if long:  # some line is longer than a report shows: find each such line
+            starts.update(_long_lines(data, pos, end))
+        if self._extra is not None:
+            starts.update(_searched(self._extra, data, pos, end))
+        return sorted(starts) if len(starts) <= LIMIT else None
+
+    def _scan(self, data: bytes | bytearray, pos: int, end: int) -> tuple[list[int], bool] | None:
+        """Where the reports of data[pos:end] end, and whether a line is too long to show."""
         ends: list[int] = []
         long = []
 
@@ -71,12 +85,7 @@ class Prefilter:
                                 scratch=self._scratch)  # fmt: skip
         except self._terminated:
             return None
-        starts = {max(data.rfind(b"\n", pos, pos + to) + 1, pos) for to in ends}
-        if long:  # some line is longer than a report shows: find each such line
-            starts.update(_long_lines(data, pos, end))
-        if self._extra is not None:
-            starts.update(_searched(self._extra, data, pos, end))
-        return sorted(starts) if len(starts) <= LIMIT else None
+        return ends, bool(long)
 
 
 def _long_lines(data: bytes | bytearray, pos: int, end: int) -> list[int]:
@@ -187,7 +196,7 @@ def _build(extra: bool) -> Any:
     header = repr((getattr(hyperscan, "__version__", ""), wanted)).encode() + b"\n"
     paths = _cache_paths(extra)
     for path in paths:
-        entry = _read(path)
+        entry = hscache.read(path)
         if entry is not None and entry.startswith(header):
             try:
                 return hyperscan.loadb(entry[len(header) :], hyperscan.HS_MODE_BLOCK)
@@ -195,7 +204,7 @@ def _build(extra: bool) -> Any:
                 pass
     compiled = _compile(hyperscan, wanted)
     if len(paths) > 1:  # the user's folder; never the package's at run time
-        _write(paths[-1], header + hyperscan.dumpb(compiled))
+        hscache.write(paths[-1], header + hyperscan.dumpb(compiled))
     return compiled
 
 
@@ -209,74 +218,11 @@ def _compile(hyperscan: Any, wanted: list[tuple[int, str, str]]) -> Any:
 
 
 def _cache_paths(extra: bool) -> list[str]:
-    """Where an entry is read: the package's own folder (written when an image is built:
-    ``python -m lognotify.fastscan``), then the user's cache folder, the one written at run
-    time. Named by a checksum of the patterns (hashlib would load OpenSSL's 4 MiB for it; the
-    entry's first line settles any doubt)."""
+    """Where the database is kept: named by a checksum of its patterns (hashlib would load
+    OpenSSL's 4 MiB for it; an entry's first line settles any doubt)."""
     from zlib import crc32
 
-    name = f"errorlines-{crc32(repr(patterns(extra)).encode('utf-8', 'surrogatepass')):08x}.hs"
-    paths = [os.path.join(PACKAGE_FOLDER, name)]
-    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if os.path.isabs(home):
-        paths.append(os.path.join(home, "lognotify", name))
-    return paths
-
-
-def _trusted(info: os.stat_result) -> bool:
-    return info.st_uid in (0, os.getuid()) and not info.st_mode & 0o022
-
-
-def _read(path: str) -> bytes | None:
-    """The entry at ``path``, when it and its folder are no one else's to write."""
-    try:
-        if not _trusted(os.lstat(os.path.dirname(path))) or os.path.islink(os.path.dirname(path)):
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not _trusted(info) or info.st_size > 16 << 20:
-            return None
-        entry = os.read(fd, info.st_size)  # at its size: no larger buffer to shrink
-        return entry if len(entry) == info.st_size else None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _write(path: str, blob: bytes) -> None:
-    """Write the entry whole (readers see all of it or none); a cache that cannot be
-    written is simply not used."""
-    folder = os.path.dirname(path)
-    partial = f"{path}.{os.getpid()}.partial"
-    try:
-        _private_folder(folder)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as entry:
-            entry.write(blob)
-        os.replace(partial, path)
-    except OSError:
-        try:
-            os.unlink(partial)
-        except OSError:
-            pass
-
-
-def _private_folder(folder: str) -> None:
-    """``folder`` and each missing folder above it made 0700, whatever the umask."""
-    missing = []
-    while not os.path.isdir(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    for name in reversed(missing):
-        os.mkdir(name, 0o700)
-        os.chmod(name, 0o700)
+    return hscache.paths(f"errorlines-{crc32(repr(patterns(extra)).encode()):08x}.hs")
 
 
 def install() -> None:
@@ -288,7 +234,7 @@ def install() -> None:
         wanted = patterns(extra)
         header = repr((getattr(hyperscan, "__version__", ""), wanted)).encode() + b"\n"
         path = _cache_paths(extra)[0]
-        os.makedirs(PACKAGE_FOLDER, exist_ok=True)
+        os.makedirs(hscache.PACKAGE_FOLDER, exist_ok=True)
         with open(path, "wb") as entry:
             entry.write(header + hyperscan.dumpb(_compile(hyperscan, wanted)))
         os.chmod(path, 0o644)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lognotify import fastscan
+from lognotify import fastscan, hscache
 from lognotify.errorlines import ErrorRule
 
 hyperscan = pytest.importorskip("hyperscan")
@@ -49,9 +49,9 @@ def test_an_entry_someone_else_could_write_or_made_otherwise_is_not_used(
         repr((hyperscan.__version__, fastscan.patterns(False))).encode()
     )
     entry.parent.chmod(0o777)  # a folder others can write: its entries could be anyone's
-    assert fastscan._read(str(entry)) is None
+    assert hscache.read(str(entry)) is None
     entry.parent.chmod(0o700)
-    assert fastscan._read(str(entry)) is not None
+    assert hscache.read(str(entry)) is not None
 
 
 def test_the_lines_to_judge_are_pointed_out_once_each_and_too_many_give_way() -> None:
