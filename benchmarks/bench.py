@@ -113,13 +113,16 @@ def shown(figure: Figure, value: float) -> str:
 
 def line(figure: Figure) -> str:
     """One figure as a line of text, as it is measured."""
-    target = "none" if figure.target is None else shown(figure, figure.target)
-    verdict = "PASS" if figure.passed else "FAIL"
-    if not figure.gated or figure.target is None:
-        verdict += " (informational)"
+    if figure.target is None:
+        target, verdict = "(no target: printed)", "INFO"
+    else:
+        target = f"(target <= {shown(figure, figure.target)})"
+        verdict = ("PASS" if figure.passed else "FAIL") + (
+            "" if figure.gated else " (informational)"
+        )
     peers = "".join(f", {name} {shown(figure, v)}" for name, v in figure.peers.items())
     return (
-        f"{figure.name:<14} {shown(figure, figure.value):>9}  (target <= {target})  {verdict}"
+        f"{figure.name:<14} {shown(figure, figure.value):>9}  {target}  {verdict}"
         f"  [{figure.detail}{peers}]"
     )
 
@@ -133,8 +136,8 @@ def table(figures: Sequence[Figure], peers: Sequence[str]) -> list[str]:
     for f in figures:
         cells = [shown(f, f.peers[p]) if p in f.peers else "" for p in peers]
         target = "printed" if f.target is None else f"<= {shown(f, f.target)}"
-        gated = f.gated and f.target is not None
-        verdict = ("PASS" if f.passed else "FAIL") + ("" if gated else " (informational)")
+        verdict = ("PASS" if f.passed else "FAIL") + ("" if f.gated else " (informational)")
+        verdict = "printed" if f.target is None else verdict
         rows.append(
             f"| {f.title} | {shown(f, f.value)} | {' | '.join(cells)}"
             f"{' | ' if peers else ''}{target} | {verdict} |"
