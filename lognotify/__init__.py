@@ -27,9 +27,9 @@ __all__ = [
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lognotify.capture import Capture
-    from lognotify.library import capture_and_notify
     from lognotify.errors import ConfigError, DeliveryError, LognotifyError
     from lognotify.handler import TeeHandler
+    from lognotify.library import capture_and_notify
 
 # Imported on first use, so that the command-line wrapper (which imports this package first)
 # starts without loading logging and friends: start-up time is a feature of a wrapper.

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         delivering: bool
         late_signals: list[int]
 
+
 # The block running in this flow of control, if any: per thread, and per asyncio task (each
 # task runs in a copy of the context it was created in), so that concurrent jobs in tasks or
 # threads each have their own block, and only a block inside a block is transparent.

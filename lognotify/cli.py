@@ -20,9 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
-    from typing import NoReturn
-
-    from typing import Any
+    from typing import Any, NoReturn
 
     from lognotify.settings.model import Settings
 
@@ -70,8 +68,9 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         saved.restore()
     if held and ran:
         names = ", ".join(sorted({signals.name(signum) for signum in held}))
-        console.say(f"{names} arrived after the command had ended; it was held until the "
-                    "report was done")  # fmt: skip
+        console.say(
+            f"{names} arrived after the command had ended; it was held until the report was done"
+        )
     elif held:  # no command ran to pass them on to: end as they asked, without a traceback
         return exits.for_signal(held[0])
     return status
@@ -120,8 +119,10 @@ def _parse(options: list[str], command: list[str]) -> dict[str, Any]:
         return {}
     if any(word.split("=", 1)[0] == "--smtp-password" for word in options):
         # Never echo what follows it: it is a password, given where a file was expected.
-        raise ConfigError("--smtp-password: no such flag; the password is read from a file "
-                          "(--smtp-password-file FILE) or from LOGNOTIFY_SMTP_PASSWORD")  # fmt: skip
+        raise ConfigError(
+            "--smtp-password: no such flag; the password is read from a file "
+            "(--smtp-password-file FILE) or from LOGNOTIFY_SMTP_PASSWORD"
+        )
     dry_run = None
     for index, word in enumerate(options):
         if word == "--dry-run" or word.startswith("--dry-run="):
@@ -137,7 +138,9 @@ def _parse(options: list[str], command: list[str]) -> dict[str, Any]:
 
 
 def _settings(args: dict[str, Any]) -> Settings:
-    overrides = {spec.keyword: args.get(spec.keyword) for spec in SPECS if spec.scope in ("all", "cli")}
+    overrides = {
+        spec.keyword: args.get(spec.keyword) for spec in SPECS if spec.scope in ("all", "cli")
+    }
     settings = load_settings(overrides, origin="flag", scopes=("all", "cli", "env"))
     if settings.subject is not None or settings.template_dir:
         from lognotify.report.templates import check  # Jinja only when there is one to check
@@ -149,14 +152,20 @@ def _settings(args: dict[str, Any]) -> Settings:
 def _warn_about_sender(settings: Settings, console: Console, *, dry_run: bool) -> None:
     host = os.uname().nodename
     if settings.smtp.host and not settings.sender_given and "." not in host and not dry_run:
-        console.warn(f"the From address {settings.sender} has no domain, and many servers "
-                     "refuse it; set LOGNOTIFY_FROM (--from) to an address they take")  # fmt: skip
+        console.warn(
+            f"the From address {settings.sender} has no domain, and many servers "
+            "refuse it; set LOGNOTIFY_FROM (--from) to an address they take"
+        )
 
 
 def _run(
-    command: list[str], settings: Settings, console: Console, held: list[int], *,
+    command: list[str],
+    settings: Settings,
+    console: Console,
+    held: list[int],
+    *,
     dry_run: object,
-) -> int:  # fmt: skip
+) -> int:
     from lognotify.capture import Capture
     from lognotify.errorlines import ErrorRule
     from lognotify.notify import notify
@@ -166,16 +175,24 @@ def _run(
         console.quiet = True  # under cron: nothing printed for a run that was reported
     rule = ErrorRule(settings.error_patterns)
     _flush_std_streams()
-    ran = run_command(command, Capture(settings.max_bytes, rule=rule), timeout=settings.timeout,
-                      kill_grace=settings.kill_grace, passthrough=settings.passthrough,
-                      early=held, say=console.warn)  # fmt: skip
+    ran = run_command(
+        command,
+        Capture(settings.max_bytes, rule=rule),
+        timeout=settings.timeout,
+        kill_grace=settings.kill_grace,
+        passthrough=settings.passthrough,
+        early=held,
+        say=console.warn,
+    )
     console.after_output(ran.mid_line)
     result = ran.result
     if result.note:
         console.say(result.note)
     if result.reason.code in ("timeout", "terminated"):
         console.say(f"the command was {result.reason.sentence}")
-    notify(result, settings, console, rule=rule, dry_run=dry_run if isinstance(dry_run, str) else None)
+    notify(
+        result, settings, console, rule=rule, dry_run=dry_run if isinstance(dry_run, str) else None
+    )
     return result.exit_code
 
 
@@ -190,19 +207,27 @@ def _parser() -> argparse.ArgumentParser:
         def error(self, message: str) -> NoReturn:
             raise ConfigError(f"{message} (see lognotify --help)")
 
-    parser = Parser(prog="lognotify", allow_abbrev=False, epilog=EPILOG,
-                    usage="lognotify [OPTIONS] -- COMMAND [ARGS...]",
-                    description="Run COMMAND as if lognotify were not there; mail its output "
-                    "when it fails.", formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = Parser(
+        prog="lognotify",
+        allow_abbrev=False,
+        epilog=EPILOG,
+        usage="lognotify [OPTIONS] -- COMMAND [ARGS...]",
+        description="Run COMMAND as if lognotify were not there; mail its output when it fails.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     group = parser.add_argument_group("settings (each also LOGNOTIFY_<NAME>)")
     for flag, _, arguments in flag_arguments("all", "cli"):
         group.add_argument(flag, **arguments)
     modes = parser.add_argument_group("modes")
-    modes.add_argument("--test-email", action="store_true",
-                       help="send a sample report and exit 0 or 1")  # fmt: skip
-    modes.add_argument("--dry-run", action="store_true",
-                       help="print the report after the command's output instead of sending it "
-                       "(--dry-run=mime: the message exactly as it would be sent)")  # fmt: skip
+    modes.add_argument(
+        "--test-email", action="store_true", help="send a sample report and exit 0 or 1"
+    )
+    modes.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the report after the command's output instead of sending it "
+        "(--dry-run=mime: the message exactly as it would be sent)",
+    )
     modes.add_argument("--version", action="version", version=f"lognotify {__version__}")
     parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser

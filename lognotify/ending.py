@@ -38,7 +38,11 @@ def block_ending(
 def describe(exc: BaseException) -> str:
     """``ValueError: bad row``; a class outside builtins with its module."""
     kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
     try:
         message = str(exc)
     except Exception:  # an exception may fail to describe itself; the report still goes out

@@ -58,30 +58,73 @@ LITTLE = 16 * 1024  # output under this, before the scanner is needed, is matche
 FAST_AFTER = 4 << 20
 
 _CTL = r"\x00-\x08\x0a-\x1f\x7f"
-_U8 = (r"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
-       r"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
-       r"|\xf4[\x80-\x8f][\x80-\xbf]{2}")  # fmt: skip
+_U8 = (
+    r"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    r"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    r"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 _CLEAN = rf"(?:[\t\x20-\x7e]|{_U8})"  # a character that shows as itself
 _LEAD3 = r"\xe0[\xa0-\xbf]|\xed[\x80-\x9f]|[\xe1-\xec\xee\xef][\x80-\xbf]"
 _LEAD4 = r"\xf0[\x90-\xbf]|[\xf1-\xf3][\x80-\xbf]|\xf4[\x80-\x8f]"
 _END = r"(?:[^\x80-\xbf\n]|$)"
 # Where a line stops showing as itself: a control character (a CR before the newline aside)
 # or a byte that is not UTF-8. Never takes the newline.
-_BAD = (r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\xc1\xf5-\xff]|\r[^\n]|\xe0(?:[^\xa0-\xbf\n]|$)"
-        r"|\xed(?:[^\x80-\x9f\n]|$)|\xf0(?:[^\x90-\xbf\n]|$)|\xf4(?:[^\x80-\x8f\n]|$)"
-        rf"|[\xc2-\xdf\xe1-\xec\xee\xef\xf1-\xf3]{_END}|(?:{_LEAD3}|{_LEAD4}){_END}"
-        rf"|(?:{_LEAD4})[\x80-\xbf]{_END}")  # fmt: skip
+_BAD = (
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\xc1\xf5-\xff]|\r[^\n]|\xe0(?:[^\xa0-\xbf\n]|$)"
+    r"|\xed(?:[^\x80-\x9f\n]|$)|\xf0(?:[^\x90-\xbf\n]|$)|\xf4(?:[^\x80-\x8f\n]|$)"
+    rf"|[\xc2-\xdf\xe1-\xec\xee\xef\xf1-\xf3]{_END}|(?:{_LEAD3}|{_LEAD4}){_END}"
+    rf"|(?:{_LEAD4})[\x80-\xbf]{_END}"
+)
 BAD = _BAD  # for ``fastscan``
 _CUT = rf"(?:\r|[\xc2-\xf4]|{_LEAD3}|{_LEAD4}|(?:{_LEAD4})[\x80-\xbf])"  # bad before ASCII
 _ESC = r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)|[@-Z\\-_])"
-_LEVELS = ("error", "err", "eror", "fatal", "panic", "crit", "critical", "alert", "emerg",
-           "emergency")  # fmt: skip
+_LEVELS = (
+    "error",
+    "err",
+    "eror",
+    "fatal",
+    "panic",
+    "crit",
+    "critical",
+    "alert",
+    "emerg",
+    "emergency",
+)
 _LEVEL = "|".join(f"{w}|{w.upper()}|{w.capitalize()}" for w in _LEVELS)
 # Literals in every match of the rule, which escape codes may split. Each word of the rule
 # follows a boundary, so the \xNN of a control character can never start one.
-_CORES = ["ERR", "rror", "err", "Err", "ror", "ROR", "CRIT", "crit", "Crit", "FATA", "atal",
-          "PANI", "anic", "EVER", "FAIL", "ail", "xcept", "Trace", "Kill", "lert", "LERT", "merg",
-          "MERG", 'vel"', "Segm", "dump", "memo", "found", "such", "enied"]  # fmt: skip
+_CORES = [
+    "ERR",
+    "rror",
+    "err",
+    "Err",
+    "ror",
+    "ROR",
+    "CRIT",
+    "crit",
+    "Crit",
+    "FATA",
+    "atal",
+    "PANI",
+    "anic",
+    "EVER",
+    "FAIL",
+    "ail",
+    "xcept",
+    "Trace",
+    "Kill",
+    "lert",
+    "LERT",
+    "merg",
+    "MERG",
+    'vel"',
+    "Segm",
+    "dump",
+    "memo",
+    "found",
+    "such",
+    "enied",
+]
 _KLOG = ["[EF]", "[0-9]", "[0-9]", "[0-9]"]
 _W, _WS, _ND, _WSET, _NZ = r"\w-", r"\w \t", r"0-9 \t", r"\w=:", r"0 \t"
 
@@ -92,18 +135,20 @@ def _rule(clean: bool) -> str:
     def neg(chars: str) -> str:  # one character not in chars
         return rf"(?:[^{chars}{_CTL}\x80-\xff]|{_U8})" if clean else f"[^{chars}{_CTL}]"
 
-    return "|".join([
-        r"\b(?:ERROR|ERR|CRITICAL|FATAL|PANIC|SEVERE|FAILED|FAIL|FAILURE|Error|Fatal|Exception"
-        r"|Traceback|panic|panicked|Killed|OOMKilled)\b|\berror\[E[0-9]+\]|\b(?:ERRO|FATA|PANI)\[",
-        rf"(?:^|{neg(_W)})(?:error|fatal|panic|critical|exception|failure)[ \t]*[:\]]",
-        rf"(?:^[ \t]*|{neg(_WS)}|{neg(_ND)}[ \t]+|(?:[1-9]|[0-9]0)[ \t]+)[Ff]ailed(?:\r?$"
-        rf"|{neg(_WSET)}|[=:][ \t]*(?:\r?$|{neg(_NZ)}|0[0-9]))",
-        rf"\b(?:level|lvl|severity)=[\"']?(?:{_LEVEL})\b|\"(?:level|lvl|severity|levelname"
-        rf"|log\.level)\"[ \t]*:[ \t]*(?:\"(?:{_LEVEL})\"|[56]0\b)",
-        r"[A-Za-z0-9](?:Error|Exception)(?::|\r?$)|^[EF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}",
-        r"\b(?:Segmentation fault|Bus error|core dumped|[Oo]ut of memory|command not found"
-        r"|No such file or directory|Permission denied)\b",
-    ])  # fmt: skip
+    return "|".join(
+        [
+            r"\b(?:ERROR|ERR|CRITICAL|FATAL|PANIC|SEVERE|FAILED|FAIL|FAILURE|Error|Fatal|Exception"
+            r"|Traceback|panic|panicked|Killed|OOMKilled)\b|\berror\[E[0-9]+\]|\b(?:ERRO|FATA|PANI)\[",
+            rf"(?:^|{neg(_W)})(?:error|fatal|panic|critical|exception|failure)[ \t]*[:\]]",
+            rf"(?:^[ \t]*|{neg(_WS)}|{neg(_ND)}[ \t]+|(?:[1-9]|[0-9]0)[ \t]+)[Ff]ailed(?:\r?$"
+            rf"|{neg(_WSET)}|[=:][ \t]*(?:\r?$|{neg(_NZ)}|0[0-9]))",
+            rf"\b(?:level|lvl|severity)=[\"']?(?:{_LEVEL})\b|\"(?:level|lvl|severity|levelname"
+            rf"|log\.level)\"[ \t]*:[ \t]*(?:\"(?:{_LEVEL})\"|[56]0\b)",
+            r"[A-Za-z0-9](?:Error|Exception)(?::|\r?$)|^[EF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}",
+            r"\b(?:Segmentation fault|Bus error|core dumped|[Oo]ut of memory|command not found"
+            r"|No such file or directory|Permission denied)\b",
+        ]
+    )
 
 
 def raw_rule() -> str:
@@ -154,9 +199,12 @@ class ErrorRule:
             cores = [list(core) for core in _CORES] + [_KLOG]
             plain = "|".join("".join(core) for core in cores)
             gapped = "|".join(f"(?:{_ESC})*".join(core) for core in cores)
-            scan = [rf"^{line}\n", "|".join(map(_split, cores)),
-                    rf"^{_CLEAN}*(?:(?:{_BAD})[^\n]*?|{_CUT})(?:{gapped})",
-                    rf"^{_CLEAN}*?(?:{plain}){_CLEAN}*(?:{_BAD})"]  # fmt: skip
+            scan = [
+                rf"^{line}\n",
+                "|".join(map(_split, cores)),
+                rf"^{_CLEAN}*(?:(?:{_BAD})[^\n]*?|{_CUT})(?:{gapped})",
+                rf"^{_CLEAN}*?(?:{plain}){_CLEAN}*(?:{_BAD})",
+            ]
             if self.extra_patterns:  # every line not shown as it is, and the extras' matches
                 scan += [rf"^{_CLEAN}*(?:{_BAD}|\r)", *(f"(?:{p})" for p in self.extra_patterns)]
             self._scanner = (
@@ -168,8 +216,9 @@ class ErrorRule:
     def extra_search(self) -> Search | None:
         """The extra patterns as one search over many lines (None without any)."""
         if self._extra is None and self.extra_patterns:
-            self._extra = _search("(?m)" + "|".join(f"(?:{p})" for p in self.extra_patterns),
-                                  anchored=False)  # fmt: skip
+            self._extra = _search(
+                "(?m)" + "|".join(f"(?:{p})" for p in self.extra_patterns), anchored=False
+            )
         return self._extra
 
 
@@ -250,9 +299,13 @@ class ErrorLines:
     """
 
     def __init__(
-        self, rule: ErrorRule | None = None, *, first: int = 5, last: int = 15,
+        self,
+        rule: ErrorRule | None = None,
+        *,
+        first: int = 5,
+        last: int = 15,
         fast_after: int | None = FAST_AFTER,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._rule, self._first, self._total, self._lines = rule or _DEFAULT, first, 0, 0
         # Bytes still to see before Hyperscan is loaded (0: now; -1: never, or done).
         self._until_fast = -1 if fast_after is None else fast_after
@@ -304,10 +357,13 @@ class ErrorLines:
         """The first and the last error lines, and how many there were."""
         self._flush()
         return tuple(
-            ErrorLine(number=number, text=text if isinstance(text, str) else shown(text),
-                      stream="stderr" if stream == 2 else "stdout")
+            ErrorLine(
+                number=number,
+                text=text if isinstance(text, str) else shown(text),
+                stream="stderr" if stream == 2 else "stdout",
+            )
             for number, text, stream in [*self._firsts, *self._lasts]  # lasts follow firsts
-        ), self._total  # fmt: skip
+        ), self._total
 
     def _flush(self) -> None:
         if self._batch:

@@ -67,8 +67,15 @@ def kept(snapshot: Snapshot, *, cut_edge: int = CUT_EDGE) -> Kept:
     head, tail = snapshot.head, snapshot.tail
     fields = {"total_bytes": snapshot.total_bytes, "total_lines": snapshot.total_lines}
     if not snapshot.omitted_bytes:
-        return Kept(head=head + tail, tail=b"", head_marks=_joined_marks(snapshot), tail_marks=(),
-                    omitted_bytes=0, omitted_lines=0, **fields)  # fmt: skip
+        return Kept(
+            head=head + tail,
+            tail=b"",
+            head_marks=_joined_marks(snapshot),
+            tail_marks=(),
+            omitted_bytes=0,
+            omitted_lines=0,
+            **fields,
+        )
     keep_head = len(head)
     if head and not head.endswith(b"\n"):
         newline = head.rfind(b"\n")

@@ -25,9 +25,9 @@ cheaper than RE2's scanner, and used from the first chunk that needs one. Where 
 from __future__ import annotations
 
 import os
-from _thread import allocate_lock, start_new_thread
+from _thread import allocate_lock
 
-from lognotify import hscache
+from lognotify import hscache, threads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ class Prefilter:
             return len(ends) > LIMIT
 
         try:
-            self._database.scan(memoryview(data)[pos:end], match_event_handler=report,
-                                scratch=self._scratch)  # fmt: skip
+            self._database.scan(
+                memoryview(data)[pos:end], match_event_handler=report, scratch=self._scratch
+            )
         except self._terminated:
             return None
         return ends, bool(long)
@@ -124,7 +125,7 @@ class Loading:
         """Load in a thread of its own; here, with ``background`` False, or when it is
         ``cached`` (a few ms)."""
         if background and not cached(self._rule.extra_patterns):
-            start_new_thread(self._load, ())
+            threads.start(self._load, "lognotify-hyperscan")
         else:
             self._load()
         return self
@@ -172,8 +173,11 @@ def patterns(extra: bool) -> list[tuple[int, str, str]]:
     from lognotify.errorlines import BAD, raw_rule
     from lognotify.text import LINE_CHARS
 
-    found = [(_RULE, raw_rule(), "MULTILINE"), (_BAD, BAD, "MULTILINE"),
-             (_LONG, f"[^\\n]{{{LINE_CHARS + 1}}}", "SINGLEMATCH")]  # fmt: skip
+    found = [
+        (_RULE, raw_rule(), "MULTILINE"),
+        (_BAD, BAD, "MULTILINE"),
+        (_LONG, f"[^\\n]{{{LINE_CHARS + 1}}}", "SINGLEMATCH"),
+    ]
     return [*found, (_CR, r"\r", "MULTILINE")] if extra else found
 
 

@@ -17,7 +17,7 @@ import time
 from _thread import allocate_lock
 from contextlib import ExitStack, suppress
 
-from lognotify.run.pump import Pump
+from lognotify.run.pump import Order, Pump
 from lognotify.run.signals import critical
 
 TYPE_CHECKING = False
@@ -84,6 +84,10 @@ class _Redirect:
         self.captures: tuple[OutputCapture, ...] = (first,)  # replaced, never changed
         with ExitStack() as undo:  # what was taken, given back if the rest cannot be had
             self.streams = tuple(_Stream(fd, self, undo) for fd in STREAMS)
+            self.order = Order(*(stream.source for stream in self.streams))
+            for stream in self.streams:  # before dup2: their pipes are empty until then
+                if stream.pump is not None:
+                    stream.pump.order = self.order
             undo.pop_all()
         self.ttys = _TtyAnswers()  # asked before the descriptors change
         for stream in self.streams:  # only now, when nothing else can fail
@@ -154,7 +158,13 @@ class _Stream:
     def _new_pump(self, source: int) -> Pump:
         pump = Pump(source, self.saved, self._deliver)
         pump.on_end = lambda: self._ended(pump)
+        pump.order, pump.peer = getattr(self.redirect, "order", None), self._peer
         return pump
+
+    def _peer(self) -> Pump | None:
+        """The other stream's pump of this redirect, now (pumps follow one another)."""
+        streams = getattr(self.redirect, "streams", ())  # () while the redirect is being made
+        return next((s.pump for s in streams if s is not self), None)
 
     def _deliver(self, data: bytes) -> None:
         for capture in self.redirect.captures:

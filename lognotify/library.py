@@ -129,8 +129,13 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             self._console.warn(warning)
         self._started = time.time()
         capture = Capture(self._settings.max_bytes, rule=self._rule)
-        handler = BlockHandler(self, stream=self._options["stream"], capture=capture,
-                               echo=self._options["echo"], level=level)  # fmt: skip
+        handler = BlockHandler(
+            self,
+            stream=self._options["stream"],
+            capture=capture,
+            echo=self._options["echo"],
+            level=level,
+        )
         handler.setFormatter(formatter)
         self._handler = handler
         self._output = self._capture_output(handler) if self._settings.capture == "output" else None
@@ -205,9 +210,12 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             self._console.warn(f"could not make the report: {type(error).__name__}: {error}")
 
     def _result(
-        self, exc: BaseException | None, tb: TracebackType | None, handler: TeeHandler,
+        self,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        handler: TeeHandler,
         ended: float,
-    ) -> RunResult:  # fmt: skip
+    ) -> RunResult:
         exit_code, exception, trace = block_ending(exc, tb)
         stopped_by = self.stopped_by
         if stopped_by == signal.SIGTERM:
@@ -221,13 +229,26 @@ class CaptureAndNotify(contextlib.ContextDecorator):
             stopped_by = None  # the job caught its KeyboardInterrupt: it was not stopped
         argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
         output = handler.capture.snapshot()
-        reason = library_reason(exit_code=exit_code, exception=exception, stopped_by=stopped_by,
-                                error_reported=handler.error_seen)  # fmt: skip
-        return RunResult(mode="library", command=shlex.join(argv), program=script_name(),
-                         exit_code=exit_code, reason=reason, exception=exception,
-                         traceback=trace, started=self._started, ended=ended, output=output,
-                         error_reported=handler.error_seen,
-                         signal=stopped_by if stopped_by == signal.SIGTERM else None)  # fmt: skip
+        reason = library_reason(
+            exit_code=exit_code,
+            exception=exception,
+            stopped_by=stopped_by,
+            error_reported=handler.error_seen,
+        )
+        return RunResult(
+            mode="library",
+            command=shlex.join(argv),
+            program=script_name(),
+            exit_code=exit_code,
+            reason=reason,
+            exception=exception,
+            traceback=trace,
+            started=self._started,
+            ended=ended,
+            output=output,
+            error_reported=handler.error_seen,
+            signal=stopped_by if stopped_by == signal.SIGTERM else None,
+        )
 
 
 if TYPE_CHECKING:  # typing costs ~3 ms at import; the overloads are for type checkers only

@@ -59,8 +59,9 @@ def notify(
 ) -> Notified:
     """Report ``result`` if ``settings`` ask for it: send it, or with ``dry_run`` ("text" or
     "mime") print it to stdout instead; then write the termination message of a failure."""
-    attempt = attempt_of(settings.kubernetes, exit_code=result.exit_code,
-                         reason_code=result.reason.code)  # fmt: skip
+    attempt = attempt_of(
+        settings.kubernetes, exit_code=result.exit_code, reason_code=result.reason.code
+    )
     if not should_notify(settings.notify_on, result) and status != "test":
         if dry_run is not None:
             outcome = "failed" if result.failed else "succeeded"
@@ -74,9 +75,19 @@ def notify(
         _account(result, settings, console, f"no report: {words}")
         return Notified()
     try:
-        return _report(result, settings, console, status=status, rule=rule, dry_run=dry_run,
-                       stdout=stdout, on_retry=on_retry, attempt=attempt, pod=pod,
-                       attempts=attempts)  # fmt: skip
+        return _report(
+            result,
+            settings,
+            console,
+            status=status,
+            rule=rule,
+            dry_run=dry_run,
+            stdout=stdout,
+            on_retry=on_retry,
+            attempt=attempt,
+            pod=pod,
+            attempts=attempts,
+        )
     except Exception as exc:  # the job's outcome must win over any problem of ours
         reason = f"could not make the report: {type(exc).__name__}: {exc}"
         console.warn(reason)
@@ -85,17 +96,26 @@ def notify(
 
 
 def _report(
-    result: RunResult, settings: Settings, console: Console, *, status: str | None,
-    rule: ErrorRule | None, dry_run: str | None, stdout: BinaryIO | None,
-    on_retry: Callable[[int, BaseException], None] | None, attempt: Attempt,
-    pod: Pod | None, attempts: Sequence[object],
-) -> Notified:  # fmt: skip
+    result: RunResult,
+    settings: Settings,
+    console: Console,
+    *,
+    status: str | None,
+    rule: ErrorRule | None,
+    dry_run: str | None,
+    stdout: BinaryIO | None,
+    on_retry: Callable[[int, BaseException], None] | None,
+    attempt: Attempt,
+    pod: Pod | None,
+    attempts: Sequence[object],
+) -> Notified:
     from lognotify.delivery import deliver
     from lognotify.report import make_report
     from lognotify.report.preview import preview
 
-    made = make_report(result, settings, status=status, attempt=attempt, rule=rule, pod=pod,
-                       attempts=attempts)  # fmt: skip
+    made = make_report(
+        result, settings, status=status, attempt=attempt, rule=rule, pod=pod, attempts=attempts
+    )
     errors = made.rendered.errors
     if dry_run is not None:
         console.stdout_block(preview(made.message, mime=dry_run == "mime"), stdout)

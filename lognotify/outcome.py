@@ -110,21 +110,29 @@ def command_reason(
     )
     if spawn_error is not None:
         what = "command not found" if spawn_error == "not-found" else "cannot execute"
-        return Reason(code=spawn_error, sentence=f"it could not start: {what}",
-                      short=f"exit {exit_code}, {what}")  # fmt: skip
+        return Reason(
+            code=spawn_error,
+            sentence=f"it could not start: {what}",
+            short=f"exit {exit_code}, {what}",
+        )
     if timed_out:
         took = _seconds(timeout or 0)
-        return Reason(code="timeout", sentence=f"stopped by --timeout after {took}{killed}",
-                      short=f"timed out after {format_seconds(timeout or 0)}")  # fmt: skip
+        return Reason(
+            code="timeout",
+            sentence=f"stopped by --timeout after {took}{killed}",
+            short=f"timed out after {format_seconds(timeout or 0)}",
+        )
     if memory is not None and memory.oom_killed and signal == signals.SIGKILL and not killed:
-        return Reason(code="oom", sentence=f"ran out of memory{_memory_words(memory)}",
-                      short="out of memory")  # fmt: skip
+        return Reason(
+            code="oom", sentence=f"ran out of memory{_memory_words(memory)}", short="out of memory"
+        )
     if stopped_by is not None:
         ending = killed or ("" if signal == stopped_by else f"; {_ending(exit_code, signal)}")
         return _stopped(stopped_by, ending)
     if signal is not None:
-        return Reason(code="signal", sentence=f"killed by {_signal_words(signal)}",
-                      short=signal_name(signal))  # fmt: skip
+        return Reason(
+            code="signal", sentence=f"killed by {_signal_words(signal)}", short=signal_name(signal)
+        )
     return _status(exit_code, error_reported, errors="it wrote to stderr")
 
 
@@ -159,8 +167,9 @@ def _stopped(signum: int, ending: str) -> Reason:
 
 def _status(exit_code: int, error_reported: bool, *, errors: str) -> Reason:
     if exit_code:
-        return Reason(code="exit", sentence=f"exited with status {exit_code}",
-                      short=f"exit {exit_code}")  # fmt: skip
+        return Reason(
+            code="exit", sentence=f"exited with status {exit_code}", short=f"exit {exit_code}"
+        )
     if error_reported:
         return Reason(code="errors", sentence=f"succeeded (exit 0), but {errors}", short="exit 0")
     return Reason(code="success", sentence="succeeded (exit 0)", short="exit 0")
@@ -199,7 +208,7 @@ def format_seconds(seconds: float) -> str:
     if seconds < 60:
         text = f"{seconds:.3f}".rstrip("0").rstrip(".")
         return f"{text}s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h {minutes}m {secs}s" if hours else f"{minutes}m {secs}s"

@@ -46,7 +46,9 @@ class _RecordMeta(type):
         ]
         defaults = dict(inherited)
         for field in own:
-            value = namespace.pop(field, _MISSING)  # a slot and a class attribute cannot share a name
+            value = namespace.pop(
+                field, _MISSING
+            )  # a slot and a class attribute cannot share a name
             if value is not _MISSING:
                 defaults[field] = value
             else:
@@ -56,7 +58,9 @@ class _RecordMeta(type):
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         fields: list[str] = []
         for klass in reversed(cls.__mro__):
-            fields += [field for field in klass.__dict__.get("__slots__", ()) if field not in fields]
+            fields += [
+                field for field in klass.__dict__.get("__slots__", ()) if field not in fields
+            ]
         cls._fields = tuple(fields)  # type: ignore[attr-defined]
         return cls
 

@@ -27,15 +27,28 @@ def send_test_email(settings: Settings, console: Console, *, dry_run: object = N
     sample.append(b"This is what the output of a job looks like in a report.\n")
     sample.append(b"ERROR: a line that looks like an error is shown first and highlighted.\n")
     sample.append(b"A line written to stderr is marked as such.\n", STDERR)
-    result = RunResult(mode="test", command="lognotify --test-email", program="lognotify-test",
-                       exit_code=0, reason=test_reason(), started=now, ended=now,
-                       output=sample.snapshot())  # fmt: skip
+    result = RunResult(
+        mode="test",
+        command="lognotify --test-email",
+        program="lognotify-test",
+        exit_code=0,
+        reason=test_reason(),
+        started=now,
+        ended=now,
+        output=sample.snapshot(),
+    )
 
     def retrying(attempt: int, error: BaseException) -> None:
         console.warn(f"attempt {attempt} failed: {describe(error)}; trying again")
 
-    notified = notify(result, settings, console, status="test", on_retry=retrying,
-                      dry_run=dry_run if isinstance(dry_run, str) else None)  # fmt: skip
+    notified = notify(
+        result,
+        settings,
+        console,
+        status="test",
+        on_retry=retrying,
+        dry_run=dry_run if isinstance(dry_run, str) else None,
+    )
     for error in notified.template_errors:
         console.warn(f"a custom template failed, so the built-in one was used: {error}")
     if notified.template_errors:

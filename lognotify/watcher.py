@@ -36,8 +36,9 @@ def watch_main(argv: list[str], console: Console) -> int:
     """``lognotify watch [OPTIONS]``: its exit status."""
     try:
         args = vars(_parser().parse_args(argv))
-        overrides = {spec.keyword: args.get(spec.keyword) for spec in SPECS
-                     if spec.scope in ("all", "watch")}  # fmt: skip
+        overrides = {
+            spec.keyword: args.get(spec.keyword) for spec in SPECS if spec.scope in ("all", "watch")
+        }
         settings = load_settings(overrides, origin="flag", scopes=("all", "watch", "env"))
         if settings.subject is not None or settings.template_dir:
             from lognotify.report.templates import check
@@ -53,13 +54,18 @@ def watch_main(argv: list[str], console: Console) -> int:
         return exits.CONFIG_ERROR
     from lognotify.kubernetes.watch import WatchOptions, run_watch
 
-    options = WatchOptions(namespaces=settings.watch.namespaces, selector=settings.watch.selector,
-                           stuck_after=settings.watch.stuck_after, once=bool(args.get("once")),
-                           max_bytes=settings.max_bytes)  # fmt: skip
+    options = WatchOptions(
+        namespaces=settings.watch.namespaces,
+        selector=settings.watch.selector,
+        stuck_after=settings.watch.stuck_after,
+        once=bool(args.get("once")),
+        max_bytes=settings.max_bytes,
+    )
     # The job's name comes from each incident (its CronJob, else its Job), not from one setting.
     per_incident = settings.replace(job_name=None, termination_log="")
-    return run_watch(options, lambda incident: report_incident(incident, per_incident, console),
-                     say=console.say)  # fmt: skip
+    return run_watch(
+        options, lambda incident: report_incident(incident, per_incident, console), say=console.say
+    )
 
 
 def report_incident(incident: Incident, settings: Settings, console: Console) -> bool:
@@ -69,8 +75,13 @@ def report_incident(incident: Incident, settings: Settings, console: Console) ->
     from lognotify.report.model import Pod
 
     result = incident_result(incident)
-    pod = Pod(pod=incident.pod, namespace=incident.namespace, node=incident.node,
-              job=incident.job, cronjob=incident.cronjob)  # fmt: skip
+    pod = Pod(
+        pod=incident.pod,
+        namespace=incident.namespace,
+        node=incident.node,
+        job=incident.job,
+        cronjob=incident.cronjob,
+    )
     notified = notify(result, settings, console, pod=pod, attempts=incident.attempts)
     delivered = notified.delivered
     return delivered is not None and (delivered.sent or delivered.outbox is not None)
@@ -90,10 +101,17 @@ def incident_result(incident: Incident) -> RunResult:
     from lognotify.capture import Snapshot
 
     where = f"{incident.namespace}/{incident.job}"
-    return RunResult(mode="watch", command=shlex.join(["job", where]), program=incident.job,
-                     exit_code=incident.exit_code, reason=Reason(code=code, sentence=sentence,
-                     short=short), started=incident.started, ended=incident.ended,
-                     output=incident.output or Snapshot(), signal=incident.signal)  # fmt: skip
+    return RunResult(
+        mode="watch",
+        command=shlex.join(["job", where]),
+        program=incident.job,
+        exit_code=incident.exit_code,
+        reason=Reason(code=code, sentence=sentence, short=short),
+        started=incident.started,
+        ended=incident.ended,
+        output=incident.output or Snapshot(),
+        signal=incident.signal,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,13 +121,19 @@ def _parser() -> argparse.ArgumentParser:
         def error(self, message: str) -> NoReturn:
             raise ConfigError(f"{message} (see lognotify watch --help)")
 
-    parser = Parser(prog="lognotify watch", allow_abbrev=False,
-                    description="Report, from outside, the Jobs of a cluster that fail for good "
-                    "and the pods that never start, through the Kubernetes API.")  # fmt: skip
+    parser = Parser(
+        prog="lognotify watch",
+        allow_abbrev=False,
+        description="Report, from outside, the Jobs of a cluster that fail for good "
+        "and the pods that never start, through the Kubernetes API.",
+    )
     watch = parser.add_argument_group("what to watch")
     mail = parser.add_argument_group("mail settings (each also LOGNOTIFY_<NAME>)")
     for flag, scope, arguments in flag_arguments("all", "watch"):
         (watch if scope == "watch" else mail).add_argument(flag, **arguments)
-    watch.add_argument("--once", action="store_true",
-                       help="one pass over the current state, then exit (1: the API is unreachable)")  # fmt: skip
+    watch.add_argument(
+        "--once",
+        action="store_true",
+        help="one pass over the current state, then exit (1: the API is unreachable)",
+    )
     return parser

@@ -135,11 +135,18 @@ class Browser:
     def viewport(self, width: int, height: int, *, dark: bool = False) -> None:
         """Make the viewport (not the window) exactly ``width`` x ``height`` CSS pixels, at
         scale 1, and the preferred colour scheme dark or light."""
-        self.cdp("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                 deviceScaleFactor=1, mobile=False)  # fmt: skip
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         scheme = "dark" if dark else "light"
-        self.cdp("Emulation.setEmulatedMedia",
-                 features=[{"name": "prefers-color-scheme", "value": scheme}])  # fmt: skip
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            features=[{"name": "prefers-color-scheme", "value": scheme}],
+        )
 
     def load(self, path: Path) -> None:
         """Open a local file; returns once it is loaded."""
@@ -166,13 +173,15 @@ class Browser:
 
     def rects(self, selector: str) -> list[dict[str, float]]:
         """``getBoundingClientRect()`` of every element ``selector`` matches, in order."""
-        return list(self.js(
-            "return [...document.querySelectorAll(arguments[0])].map((el) => {"
-            " const r = el.getBoundingClientRect();"
-            " return {top: r.top, bottom: r.bottom, left: r.left, right: r.right,"
-            " width: r.width, height: r.height}; })",
-            selector,
-        ))  # fmt: skip
+        return list(
+            self.js(
+                "return [...document.querySelectorAll(arguments[0])].map((el) => {"
+                " const r = el.getBoundingClientRect();"
+                " return {top: r.top, bottom: r.bottom, left: r.left, right: r.right,"
+                " width: r.width, height: r.height}; })",
+                selector,
+            )
+        )
 
     def rect(self, selector: str) -> dict[str, float]:
         """The rectangle of the first element ``selector`` matches (AssertionError if none)."""
@@ -186,10 +195,12 @@ class Browser:
 
     def texts(self, selector: str) -> list[str]:
         """The ``textContent`` of every element ``selector`` matches."""
-        return list(self.js(
-            "return [...document.querySelectorAll(arguments[0])].map((el) => el.textContent)",
-            selector,
-        ))  # fmt: skip
+        return list(
+            self.js(
+                "return [...document.querySelectorAll(arguments[0])].map((el) => el.textContent)",
+                selector,
+            )
+        )
 
     def strip_styles(self) -> None:
         """Remove every ``<style>`` element, as mail clients that keep only inline styles do."""

@@ -337,8 +337,14 @@ def smtp_send(settings: Any, sleep: Any, output: bytes = b"boom\n", **options: A
     from lognotify.delivery.smtp import send
 
     message = report_message(settings, output)
-    attempts, refused = send(message, settings.smtp, sender=settings.sender,
-                             recipients=settings.to, sleep=sleep, **options)  # fmt: skip
+    attempts, refused = send(
+        message,
+        settings.smtp,
+        sender=settings.sender,
+        recipients=settings.to,
+        sleep=sleep,
+        **options,
+    )
     return attempts, refused, message
 
 

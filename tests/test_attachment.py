@@ -34,15 +34,15 @@ def test_the_same_log_and_time_give_the_same_bytes() -> None:
 
 
 def test_what_the_capture_left_out_is_one_marker_between_head_and_tail() -> None:
-    log = Log(head=b"first\n", tail=b"last\n", omitted_bytes=1234, omitted_lines=56,
-              total_bytes=1245)  # fmt: skip
+    log = Log(
+        head=b"first\n", tail=b"last\n", omitted_bytes=1234, omitted_lines=56, total_bytes=1245
+    )
     data = gzip.decompress(fit(log, 100_000, mtime=0).data)
     assert data == b"first\n[... 1,234 bytes (56 lines) omitted ...]\nlast\n"
 
 
 def test_a_head_cut_mid_line_still_puts_the_marker_on_a_line_of_its_own() -> None:
-    log = Log(head=b"no newline", tail=b"end\n", omitted_bytes=10, omitted_lines=1,
-              total_bytes=24)  # fmt: skip
+    log = Log(head=b"no newline", tail=b"end\n", omitted_bytes=10, omitted_lines=1, total_bytes=24)
     data = gzip.decompress(fit(log, 100_000, mtime=0).data)
     assert data == b"no newline\n[... 10 bytes (1 line) omitted ...]\nend\n"
 
@@ -69,8 +69,9 @@ def test_a_log_too_big_for_the_room_loses_its_middle_at_line_ends() -> None:
 
 def test_a_second_cut_is_counted_in_the_one_marker_with_the_first() -> None:
     head, tail = os.urandom(300_000), os.urandom(300_000)
-    log = Log(head=head, tail=tail, omitted_bytes=1_000_000, omitted_lines=10,
-              total_bytes=1_600_000)  # fmt: skip
+    log = Log(
+        head=head, tail=tail, omitted_bytes=1_000_000, omitted_lines=10, total_bytes=1_600_000
+    )
     attached = fit(log, 100_000, mtime=0)
     data = gzip.decompress(attached.data)
     assert len(MARKER.findall(data)) == 1
@@ -101,8 +102,13 @@ def test_kept_and_left_out_always_add_up_and_the_ends_are_kept(
 ) -> None:
     head_bytes, tail_bytes = b"\n".join(head), b"\n".join(tail)
     total = len(head_bytes) + gap + len(tail_bytes)
-    log = Log(head=head_bytes, tail=tail_bytes, omitted_bytes=gap, omitted_lines=gap // 10,
-              total_bytes=total)  # fmt: skip
+    log = Log(
+        head=head_bytes,
+        tail=tail_bytes,
+        omitted_bytes=gap,
+        omitted_lines=gap // 10,
+        total_bytes=total,
+    )
     attached = fit(log, room, mtime=0)
     assert attached.kept_bytes + attached.omitted_bytes == total
     data = gzip.decompress(attached.data)

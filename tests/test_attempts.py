@@ -8,8 +8,12 @@ from lognotify.kubernetes.attempts import attempt_of
 from lognotify.settings.model import KubernetesSettings
 
 
-def info(failures: int | None, backoff: int | None, final: set[int] = frozenset()) -> KubernetesSettings:  # type: ignore[assignment]
-    return KubernetesSettings(failures=failures, backoff_limit=backoff, final_exit_codes=frozenset(final))
+def info(
+    failures: int | None, backoff: int | None, final: set[int] = frozenset()
+) -> KubernetesSettings:  # type: ignore[assignment]
+    return KubernetesSettings(
+        failures=failures, backoff_limit=backoff, final_exit_codes=frozenset(final)
+    )
 
 
 @pytest.mark.parametrize(
@@ -24,9 +28,14 @@ def info(failures: int | None, backoff: int | None, final: set[int] = frozenset(
     ],
 )
 def test_the_attempt_is_failures_plus_one_of_the_backoff_limit_plus_one(
-    failures: int | None, backoff: int | None, number: int | None, of: int | None,
-    final: bool, header: str | None, words: str | None,
-) -> None:  # fmt: skip
+    failures: int | None,
+    backoff: int | None,
+    number: int | None,
+    of: int | None,
+    final: bool,
+    header: str | None,
+    words: str | None,
+) -> None:
     attempt = attempt_of(info(failures, backoff), exit_code=3, reason_code="exit")
     assert (attempt.number, attempt.of, attempt.final) == (number, of, final)
     assert (attempt.header, attempt.words) == (header, words)

@@ -189,8 +189,9 @@ def test_sigterm_during_delivery_lets_the_report_go_out_then_exits_143(
     # succeeds, so the report is being delivered for a few seconds.
     server = smtp_scripted(stall_data_times=1)
     script = write_job(tmp_path, body)
-    env = library_env(tmp_path, server, smtp_timeout="2", delivery_timeout="20",
-                      notify_on=notify_on)  # fmt: skip
+    env = library_env(
+        tmp_path, server, smtp_timeout="2", delivery_timeout="20", notify_on=notify_on
+    )
     started = time.monotonic()
     with started_job(script, env) as proc:
         server.wait_for_received(1, timeout=10)  # the report is on its way: a body is in

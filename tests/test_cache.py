@@ -20,8 +20,13 @@ from lognotify.report.cache import (
 )
 from lognotify.report.templates import BUILTIN, NAMES, builtin_environment
 
-CONTEXT = {"status_word": "TEST", "job": "etl", "short_reason": "a test", "where": "vm",
-           "attempt": {"number": None, "final": True}}  # fmt: skip
+CONTEXT = {
+    "status_word": "TEST",
+    "job": "etl",
+    "short_reason": "a test",
+    "where": "vm",
+    "attempt": {"number": None, "final": True},
+}
 
 
 @pytest.fixture

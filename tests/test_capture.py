@@ -42,8 +42,12 @@ def assembled(parts: list[tuple[bytes, int]]) -> tuple[bytes, bytes]:
         put(partial[stream], stream)
     return bytes(stored), bytes(owners)
 
+
 chunks = st.lists(
-    st.tuples(st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")), st.sampled_from([STDOUT, STDERR])),
+    st.tuples(
+        st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")),
+        st.sampled_from([STDOUT, STDERR]),
+    ),
     max_size=40,
 )
 
@@ -101,7 +105,8 @@ def test_memory_stays_at_max_bytes_whatever_flows_through() -> None:
         capture.append(block, STDERR if index % 7 == 0 else STDOUT)
     held = len(capture._head) + len(capture._tail)
     assert held == 64 * 1024
-    assert len(capture._tail_marks) <= MAX_MARKS and len(capture._head_marks) <= MAX_MARKS
+    assert len(capture._tail_marks) <= MAX_MARKS
+    assert len(capture._head_marks) <= MAX_MARKS
     snap = capture.snapshot()
     assert snap.omitted_lines == snap.omitted_bytes // len(line) or snap.omitted_lines > 0
     assert snap.total_bytes == len(block) * 2000
@@ -112,7 +117,8 @@ def test_a_single_append_larger_than_the_capture_keeps_its_start_and_end() -> No
     data = bytes(range(256)) * 40
     capture.append(data)
     snap = capture.snapshot()
-    assert snap.head == data[:25] and snap.tail == data[-75:]
+    assert snap.head == data[:25]
+    assert snap.tail == data[-75:]
     assert snap.omitted_bytes == len(data) - 100
 
 
@@ -188,4 +194,5 @@ def test_error_lines_of_the_whole_output_are_kept_with_their_numbers() -> None:
     assert [(line.number, line.stream) for line in snap.error_lines] == [
         (997 * k, "stderr") for k in range(1, 6)
     ]
-    assert snap.error_lines_total == 5 and snap.total_lines == 5000
+    assert snap.error_lines_total == 5
+    assert snap.total_lines == 5000

@@ -123,8 +123,18 @@ def test_credentials_without_encryption_are_a_configuration_error(
 ) -> None:
     password = tmp_path / "password"
     password.write_text("hunter2-Pa55word\n")
-    args = ["--smtp-host", "127.0.0.1", "--to", "ops@example.com", "--smtp-security", "none",
-            "--smtp-user", "etl", "--smtp-password-file", str(password)]  # fmt: skip
+    args = [
+        "--smtp-host",
+        "127.0.0.1",
+        "--to",
+        "ops@example.com",
+        "--smtp-security",
+        "none",
+        "--smtp-user",
+        "etl",
+        "--smtp-password-file",
+        str(password),
+    ]
     line = refused(args, tmp_path / "started")
     assert line.startswith("lognotify: --smtp-security: 'none' cannot carry a user and password")
     assert "hunter2" not in line

@@ -29,8 +29,12 @@ PASSWORD = "hunter2-Pa55word"
 
 
 def smtp_env(server: BaseSMTPServer | None = None, **extra: str) -> dict[str, str]:
-    env = {"LOGNOTIFY_TO": TO, "LOGNOTIFY_SMTP_SECURITY": "none", "LOGNOTIFY_JOB_NAME": "sync",
-           "LOGNOTIFY_FROM": "lognotify@example.com"}  # fmt: skip
+    env = {
+        "LOGNOTIFY_TO": TO,
+        "LOGNOTIFY_SMTP_SECURITY": "none",
+        "LOGNOTIFY_JOB_NAME": "sync",
+        "LOGNOTIFY_FROM": "lognotify@example.com",
+    }
     if server is not None:
         env.update(LOGNOTIFY_SMTP_HOST=server.host, LOGNOTIFY_SMTP_PORT=str(server.port))
     env.update(extra)

@@ -118,8 +118,13 @@ def test_configuration_error_exits_2_before_starting_anything(
 
 
 def test_python_dash_m_is_the_same_program(env: dict[str, str], outbox: Path) -> None:
-    done = subprocess.run([PYTHON, "-m", "lognotify", "--", "sh", "-c", "echo x; exit 4"],
-                          env=env, capture_output=True, timeout=30, check=False)  # fmt: skip
+    done = subprocess.run(
+        [PYTHON, "-m", "lognotify", "--", "sh", "-c", "echo x; exit 4"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 4
     assert done.stdout == b"x\n"
     assert len(outbox_messages(outbox)) == 1
@@ -192,8 +197,9 @@ def test_a_signal_ignored_where_we_started_stays_ignored_but_reaches_a_handler(
         "time.sleep(30)\n"
     )
     argv = shlex.join([*lognotify_argv(), "--", PYTHON, "-c", job])
-    proc = subprocess.Popen(["sh", "-c", f"trap '' INT; exec {argv}"], env=env,
-                            stdout=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        ["sh", "-c", f"trap '' INT; exec {argv}"], env=env, stdout=subprocess.PIPE
+    )
     seen = read_until(proc.stdout, b"ready")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 7
@@ -245,11 +251,28 @@ def test_zombies_left_to_another_reaper_do_not_hold_lognotify_for_the_grace(
     # sh and its sleep both die of the timeout's SIGTERM; the sleep, orphaned, becomes a zombie
     # of a parent that never reaps it, and killpg() still finds it in the command's group.
     done = subprocess.run(
-        [PYTHON, "-c", NON_REAPING_SUBREAPER, *lognotify_argv(), "--notify-on", "never",
-         "--timeout", "1", "--kill-grace", "10",
-         "--", "sh", "-c", f"touch {tmp_path / 'started'}; sleep 30"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            PYTHON,
+            "-c",
+            NON_REAPING_SUBREAPER,
+            *lognotify_argv(),
+            "--notify-on",
+            "never",
+            "--timeout",
+            "1",
+            "--kill-grace",
+            "10",
+            "--",
+            "sh",
+            "-c",
+            f"touch {tmp_path / 'started'}; sleep 30",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     status, seconds = done.stdout.split()
     assert int(status) == 124, done.stderr
     assert float(seconds) < 5, "lognotify waited out the kill grace for a zombie"
@@ -301,8 +324,9 @@ sys.exit(7)
 def _can_unshare() -> bool:
     if os.geteuid() != 0:
         return False
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
-                           capture_output=True, check=False)  # fmt: skip
+    probe = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, check=False
+    )
     return probe.returncode == 0
 
 
@@ -316,8 +340,13 @@ UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 def test_as_pid_1_orphans_are_reaped_and_the_status_is_kept(
     env: dict[str, str], outbox: Path
 ) -> None:
-    done = subprocess.run([*UNSHARE, *lognotify_argv(), "--", PYTHON, "-c", _ORPHANS_JOB],
-                          env=env, capture_output=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [*UNSHARE, *lognotify_argv(), "--", PYTHON, "-c", _ORPHANS_JOB],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 7, done.stderr
     lines = done.stdout.decode().splitlines()
     assert "zombies 0" in lines
@@ -332,8 +361,13 @@ def test_as_pid_1_a_quick_failure_is_never_mistaken_for_success(env: dict[str, s
     # command's status for an orphan's and report success.
     job = "(sleep 0 &); (sleep 0 &); exit 3"
     for _ in range(10):
-        done = subprocess.run([*UNSHARE, *lognotify_argv(), "--", "sh", "-c", job], env=env,
-                              capture_output=True, timeout=60, check=False)  # fmt: skip
+        done = subprocess.run(
+            [*UNSHARE, *lognotify_argv(), "--", "sh", "-c", job],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 3
 
 
@@ -353,11 +387,15 @@ def test_as_pid_1_sigterm_ends_at_once_when_nothing_is_left(
         "time.sleep(300)"
     )
     job = f'{PYTHON} -c "{leftover}" & read armed < {fifo}; echo ready; wait'
-    proc = subprocess.Popen([*UNSHARE, *lognotify_argv(), "--kill-grace", "20", "--", "sh",
-                             "-c", job], env=env, stdout=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [*UNSHARE, *lognotify_argv(), "--kill-grace", "20", "--", "sh", "-c", job],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
     read_until(proc.stdout, b"ready")
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True,
-                              check=False)  # fmt: skip
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    )
     lognotify_pid = int(children.stdout.split()[0])
     began = time.monotonic()
     os.kill(lognotify_pid, signal.SIGTERM)

@@ -17,11 +17,18 @@ from smtp_servers import Sink
 
 def test_a_stalled_reader_of_stdout_never_stops_stderr(env: dict[str, str]) -> None:
     # stdout floods into a pipe nobody reads; a line on stderr every so often must still pass
-    job = ("import os, sys\nfor n in range(40):\n    os.write(2, b'err %d\\n' % n)\n"
-           "    try:\n        os.write(1, b'x' * 65536)\n    except BlockingIOError:\n        pass\n")  # fmt: skip
-    proc = subprocess.Popen([*lognotify_argv(), "--", PYTHON, "-c", job], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    assert proc.stderr is not None and proc.stdout is not None
+    job = (
+        "import os, sys\nfor n in range(40):\n    os.write(2, b'err %d\\n' % n)\n"
+        "    try:\n        os.write(1, b'x' * 65536)\n    except BlockingIOError:\n        pass\n"
+    )
+    proc = subprocess.Popen(
+        [*lognotify_argv(), "--", PYTHON, "-c", job],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    assert proc.stdout is not None
     seen = b""
     deadline = time.monotonic() + 30
     while seen.count(b"err ") < 3 and time.monotonic() < deadline:  # stdout is never read here
@@ -33,36 +40,61 @@ def test_a_stalled_reader_of_stdout_never_stops_stderr(env: dict[str, str]) -> N
     assert seen.count(b"err ") >= 3, "stderr was held up by the stalled stdout"
 
 
-def test_the_command_gets_the_environment_byte_for_byte_without_the_smtp_password(tmp_path: Path) -> None:
+def test_the_command_gets_the_environment_byte_for_byte_without_the_smtp_password(
+    tmp_path: Path,
+) -> None:
     dump = tmp_path / "env"
-    env = {"PATH": os.environ["PATH"], "WEIRD": "caf\udce9", "LOGNOTIFY_SMTP_PASSWORD": "s3cret",
-           "LOGNOTIFY_SMTP_USER": "etl", "LOGNOTIFY_OUTBOX": str(tmp_path / "outbox")}  # fmt: skip
+    env = {
+        "PATH": os.environ["PATH"],
+        "WEIRD": "caf\udce9",
+        "LOGNOTIFY_SMTP_PASSWORD": "s3cret",
+        "LOGNOTIFY_SMTP_USER": "etl",
+        "LOGNOTIFY_OUTBOX": str(tmp_path / "outbox"),
+    }
     env_bytes = {k.encode(): v.encode("utf-8", "surrogateescape") for k, v in env.items()}
     # `env`, not Python: a Python job would add the coerced LC_CTYPE to its own environment
-    subprocess.run([*lognotify_argv(), "--", "sh", "-c", f"env -0 > {dump}"],
-                   env=env_bytes, capture_output=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [*lognotify_argv(), "--", "sh", "-c", f"env -0 > {dump}"],
+        env=env_bytes,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     got = dict(entry.split(b"=", 1) for entry in dump.read_bytes().split(b"\0") if entry)
     assert b"LOGNOTIFY_SMTP_PASSWORD" not in got
     assert got[b"WEIRD"] == b"caf\xe9"
     # no usable locale (a minimal image): Python's own LC_CTYPE coercion never reaches the job
-    assert b"LC_CTYPE" not in got and b"LC_ALL" not in got
+    assert b"LC_CTYPE" not in got
+    assert b"LC_ALL" not in got
 
 
-def test_a_background_process_keeps_writing_after_the_command_ends(env: dict[str, str], tmp_path: Path) -> None:
+def test_a_background_process_keeps_writing_after_the_command_ends(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     done_file = tmp_path / "f"
     job = f"(sleep 1; echo late; echo ok > {done_file}) & echo early; exit 1"
     began = time.monotonic()
-    proc = subprocess.run([*lognotify_argv(), "--", "sh", "-c", job], env=env, capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [*lognotify_argv(), "--", "sh", "-c", job],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 1
-    assert b"early\n" in proc.stdout and b"late\n" in proc.stdout  # passed on, not killed by SIGPIPE
+    assert b"early\n" in proc.stdout
+    assert b"late\n" in proc.stdout
     assert done_file.read_text() == "ok\n"
     (message,) = outbox_messages(Path(env["LOGNOTIFY_OUTBOX"]))
     # the report's duration is the command's, not the leftover's
     assert float(time.monotonic() - began) >= 1.0
-    assert "Duration:" in text_body(message) and "1." not in text_body(message).split("Duration:")[1].split("\n")[0]
+    assert "Duration:" in text_body(message)
+    assert "1." not in text_body(message).split("Duration:")[1].split("\n")[0]
 
 
-def test_control_characters_never_reach_a_header(env: dict[str, str], outbox: Path, tmp_path: Path) -> None:
+def test_control_characters_never_reach_a_header(
+    env: dict[str, str], outbox: Path, tmp_path: Path
+) -> None:
     name = tmp_path / "name"
     name.write_bytes(b"etl\x00\x1b]0;owned\x07\x7fend\n")
     pod = "pod\x1b[31m\u202ename"
@@ -70,11 +102,18 @@ def test_control_characters_never_reach_a_header(env: dict[str, str], outbox: Pa
     (message,) = outbox_messages(outbox)
     for header in ("Subject", "X-Lognotify-Job"):
         value = str(message[header])
-        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in value), (header, value)
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in value), (
+            header,
+            value,
+        )
 
 
-def test_user_templates_run_in_the_sandbox(env: dict[str, str], outbox: Path, tmp_path: Path) -> None:
-    evil = "{{ cycler.__init__.__globals__.os.popen('touch " + str(tmp_path / "pwned") + "').read() }}"
+def test_user_templates_run_in_the_sandbox(
+    env: dict[str, str], outbox: Path, tmp_path: Path
+) -> None:
+    evil = (
+        "{{ cycler.__init__.__globals__.os.popen('touch " + str(tmp_path / "pwned") + "').read() }}"
+    )
     run(["--subject", evil, "--", "false"], env)
     assert not (tmp_path / "pwned").exists()
     (message,) = outbox_messages(outbox)
@@ -88,10 +127,15 @@ def test_test_email_tells_each_failed_attempt_as_it_happens(tmp_path: Path) -> N
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens there
-    env = clean_env(LOGNOTIFY_SMTP_HOST="127.0.0.1", LOGNOTIFY_SMTP_PORT=str(port),
-                    LOGNOTIFY_SMTP_SECURITY="none", LOGNOTIFY_TO="ops@example.com",
-                    LOGNOTIFY_FROM="lognotify@example.com", LOGNOTIFY_DELIVERY_TIMEOUT="3",
-                    LOGNOTIFY_OUTBOX=str(tmp_path / "outbox"))  # fmt: skip
+    env = clean_env(
+        LOGNOTIFY_SMTP_HOST="127.0.0.1",
+        LOGNOTIFY_SMTP_PORT=str(port),
+        LOGNOTIFY_SMTP_SECURITY="none",
+        LOGNOTIFY_TO="ops@example.com",
+        LOGNOTIFY_FROM="lognotify@example.com",
+        LOGNOTIFY_DELIVERY_TIMEOUT="3",
+        LOGNOTIFY_OUTBOX=str(tmp_path / "outbox"),
+    )
     proc = subprocess.Popen([*lognotify_argv(), "--test-email"], env=env, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     first = proc.stderr.readline().decode()  # arrives before delivery gives up
@@ -106,9 +150,14 @@ def test_test_email_exits_1_when_a_custom_template_failed(tmp_path: Path) -> Non
     templates.mkdir()
     (templates / "body.txt.j2").write_text("{{ job.missing.deeper }}")
     with Sink() as sink:
-        env = clean_env(LOGNOTIFY_SMTP_HOST=sink.host, LOGNOTIFY_SMTP_PORT=str(sink.port),
-                        LOGNOTIFY_SMTP_SECURITY="none", LOGNOTIFY_TO="ops@example.com",
-                        LOGNOTIFY_FROM="lognotify@example.com", LOGNOTIFY_TEMPLATE_DIR=str(templates))  # fmt: skip
+        env = clean_env(
+            LOGNOTIFY_SMTP_HOST=sink.host,
+            LOGNOTIFY_SMTP_PORT=str(sink.port),
+            LOGNOTIFY_SMTP_SECURITY="none",
+            LOGNOTIFY_TO="ops@example.com",
+            LOGNOTIFY_FROM="lognotify@example.com",
+            LOGNOTIFY_TEMPLATE_DIR=str(templates),
+        )
         done = run(["--test-email"], env)
         assert len(sink.messages) == 1  # the built-in report still went out
     assert done.returncode == 1
@@ -118,8 +167,12 @@ def test_test_email_exits_1_when_a_custom_template_failed(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("sender", "warned"), [(None, True), ("ops@example.com", False)])
 def test_a_sender_without_a_domain_is_warned_about_once(sender: str | None, warned: bool) -> None:
     with Sink() as sink:
-        env = clean_env(LOGNOTIFY_SMTP_HOST=sink.host, LOGNOTIFY_SMTP_PORT=str(sink.port),
-                        LOGNOTIFY_SMTP_SECURITY="none", LOGNOTIFY_TO="ops@example.com")  # fmt: skip
+        env = clean_env(
+            LOGNOTIFY_SMTP_HOST=sink.host,
+            LOGNOTIFY_SMTP_PORT=str(sink.port),
+            LOGNOTIFY_SMTP_SECURITY="none",
+            LOGNOTIFY_TO="ops@example.com",
+        )
         if sender:
             env["LOGNOTIFY_FROM"] = sender
         done = run(["--", "false"], env)
@@ -130,39 +183,64 @@ def test_a_sender_without_a_domain_is_warned_about_once(sender: str | None, warn
 
 def test_passthrough_off_prints_nothing_when_the_report_was_sent() -> None:
     with Sink() as sink:
-        env = clean_env(LOGNOTIFY_SMTP_HOST=sink.host, LOGNOTIFY_SMTP_PORT=str(sink.port),
-                        LOGNOTIFY_SMTP_SECURITY="none", LOGNOTIFY_TO="ops@example.com",
-                        LOGNOTIFY_FROM="lognotify@example.com")  # fmt: skip
-        done = run(["--passthrough", "off", "--", "sh", "-c", "echo out; echo err >&2; exit 4"], env)
+        env = clean_env(
+            LOGNOTIFY_SMTP_HOST=sink.host,
+            LOGNOTIFY_SMTP_PORT=str(sink.port),
+            LOGNOTIFY_SMTP_SECURITY="none",
+            LOGNOTIFY_TO="ops@example.com",
+            LOGNOTIFY_FROM="lognotify@example.com",
+        )
+        done = run(
+            ["--passthrough", "off", "--", "sh", "-c", "echo out; echo err >&2; exit 4"], env
+        )
         quiet_success = run(["--passthrough", "off", "--", "sh", "-c", "echo fine"], env)
         (delivery,) = sink.messages
-    assert done.returncode == 4 and done.stdout == b"" and done.stderr == b""
-    assert "out" in text_body(delivery.message) and "err" in text_body(delivery.message)
-    assert quiet_success.returncode == 0 and quiet_success.stdout == b"" and quiet_success.stderr == b""
+    assert done.returncode == 4
+    assert done.stdout == b""
+    assert done.stderr == b""
+    assert "out" in text_body(delivery.message)
+    assert "err" in text_body(delivery.message)
+    assert quiet_success.returncode == 0
+    assert quiet_success.stdout == b""
+    assert quiet_success.stderr == b""
 
 
 def test_passthrough_off_still_prints_a_report_no_server_took(tmp_path: Path) -> None:
-    env = clean_env(LOGNOTIFY_SMTP_HOST="127.0.0.1", LOGNOTIFY_SMTP_PORT="1", LOGNOTIFY_SMTP_SECURITY="none",
-                    LOGNOTIFY_TO="ops@example.com", LOGNOTIFY_FROM="lognotify@example.com",
-                    LOGNOTIFY_DELIVERY_TIMEOUT="1", LOGNOTIFY_OUTBOX=str(tmp_path / "outbox"))  # fmt: skip
+    env = clean_env(
+        LOGNOTIFY_SMTP_HOST="127.0.0.1",
+        LOGNOTIFY_SMTP_PORT="1",
+        LOGNOTIFY_SMTP_SECURITY="none",
+        LOGNOTIFY_TO="ops@example.com",
+        LOGNOTIFY_FROM="lognotify@example.com",
+        LOGNOTIFY_DELIVERY_TIMEOUT="1",
+        LOGNOTIFY_OUTBOX=str(tmp_path / "outbox"),
+    )
     done = run(["--passthrough", "off", "--", "sh", "-c", "echo out; exit 4"], env)
     err = done.stderr.decode()
-    assert done.returncode == 4 and done.stdout == b""
-    assert "could not send the report" in err and "lognotify: report follows" in err
+    assert done.returncode == 4
+    assert done.stdout == b""
+    assert "could not send the report" in err
+    assert "lognotify: report follows" in err
 
 
 def test_dry_run_shows_what_a_person_reads_and_mime_on_request(env: dict[str, str]) -> None:
-    shown = run(["--dry-run", "--", "sh", "-c", "echo 'café ERROR boom'; exit 3"], env).stdout.decode()
+    shown = run(
+        ["--dry-run", "--", "sh", "-c", "echo 'café ERROR boom'; exit 3"], env
+    ).stdout.decode()
     assert "Subject: [lognotify] FAILED sh (exit 3)" in shown
     assert "café ERROR boom" in shown  # readable, not quoted-printable
-    assert "Content-Transfer-Encoding" not in shown and "[HTML part: " in shown and "[attachment: " in shown
+    assert "Content-Transfer-Encoding" not in shown
+    assert "[HTML part: " in shown
+    assert "[attachment: " in shown
     mime = run(["--dry-run=mime", "--", "sh", "-c", "exit 3"], env).stdout.decode()
-    assert "Content-Type: multipart/" in mime and "MIME-Version: 1.0" in mime
+    assert "Content-Type: multipart/" in mime
+    assert "MIME-Version: 1.0" in mime
 
 
 def test_dry_run_with_a_bad_value_is_a_configuration_error(env: dict[str, str]) -> None:
     done = run(["--dry-run=html", "--", "true"], env)
-    assert done.returncode == 2 and "--dry-run" in done.stderr.decode()
+    assert done.returncode == 2
+    assert "--dry-run" in done.stderr.decode()
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as two users")
@@ -178,9 +256,21 @@ def test_another_users_default_outbox_is_never_shared(tmp_path: Path) -> None:
 
     def as_user(uid: int) -> subprocess.CompletedProcess[bytes]:
         env = {"PATH": os.environ["PATH"], "TMPDIR": str(shared_tmp), "HOME": str(shared_tmp)}
-        return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                               *lognotify_argv(), "--", "false"], env=env, capture_output=True,
-                              timeout=60)  # fmt: skip
+        return subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                *lognotify_argv(),
+                "--",
+                "false",
+            ],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
     first, second = as_user(12345), as_user(12346)
     assert first.returncode == second.returncode == 1
@@ -188,7 +278,9 @@ def test_another_users_default_outbox_is_never_shared(tmp_path: Path) -> None:
     for done, uid in ((first, 12345), (second, 12346)):
         line = own_lines(done.stderr.decode())[-1]
         path = Path(line.rsplit(" ", 1)[1])
-        assert path.exists() and path.stat().st_uid == uid and (path.parent.stat().st_mode & 0o077) == 0
+        assert path.exists()
+        assert path.stat().st_uid == uid
+        assert (path.parent.stat().st_mode & 0o077) == 0
 
 
 def test_a_umask_of_000_leaves_nothing_others_can_read(tmp_path: Path) -> None:
@@ -196,10 +288,18 @@ def test_a_umask_of_000_leaves_nothing_others_can_read(tmp_path: Path) -> None:
     home.mkdir()
     env = {**clean_env(), "HOME": str(home), "TMPDIR": str(tmp_path)}
     env.pop("XDG_CACHE_HOME", None)
-    subprocess.run(["sh", "-c", 'umask 000; exec "$@"', "sh", *lognotify_argv(), "--", "false"],
-                   env=env, capture_output=True, timeout=60)  # fmt: skip
-    made = [path for path in [*home.rglob("*"), *tmp_path.glob("lognotify-outbox-*"),
-                              *tmp_path.glob("lognotify-outbox-*/*")]]  # fmt: skip
+    subprocess.run(
+        ["sh", "-c", 'umask 000; exec "$@"', "sh", *lognotify_argv(), "--", "false"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    made = [
+        *home.rglob("*"),
+        *tmp_path.glob("lognotify-outbox-*"),
+        *tmp_path.glob("lognotify-outbox-*/*"),
+    ]
     assert made, "nothing was made"
     for path in made:
         want = 0o700 if path.is_dir() else 0o600

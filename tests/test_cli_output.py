@@ -64,8 +64,13 @@ def test_stdin_is_passed_to_the_command(env: dict[str, str]) -> None:
 
 def test_a_closed_reader_gives_the_command_a_broken_pipe(env: dict[str, str]) -> None:
     lognotify = " ".join(f"'{word}'" for word in lognotify_argv())
-    done = subprocess.run(["sh", "-c", f"{lognotify} -- yes | head -n 1; echo status=$?"],
-                          capture_output=True, env=env, timeout=30, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["sh", "-c", f"{lognotify} -- yes | head -n 1; echo status=$?"],
+        capture_output=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
     assert done.stdout == b"y\nstatus=0\n"
 
 
@@ -78,8 +83,13 @@ def test_a_closed_standard_stream_changes_neither_the_status_nor_the_report(
 ) -> None:
     argv = " ".join(f"'{word}'" for word in lognotify_argv())
     job = "echo to-stdout; echo to-stderr >&2; exit 3"
-    done = subprocess.run(["sh", "-c", f"exec {argv} -- sh -c '{job}' {redirect}"],
-                          env=env, capture_output=True, timeout=30, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["sh", "-c", f"exec {argv} -- sh -c '{job}' {redirect}"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 3, done.stderr
     assert b"Traceback" not in done.stderr
     if stream != "stdout":
@@ -106,8 +116,12 @@ def test_a_full_stdout_leaves_the_command_running_and_its_output_in_the_report(
     with open("/dev/full", "wb") as full:
         done = subprocess.run(
             [*lognotify_argv(), "--", "sh", "-c", "echo first; sleep 0.2; echo last; exit 3"],
-            env=env, stdout=full, stderr=subprocess.PIPE, timeout=30, check=False,
-        )  # fmt: skip
+            env=env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=30,
+            check=False,
+        )
     assert done.returncode == 3, done.stderr
     assert b"lognotify: cannot write to stdout (No space left on device)" in done.stderr
     assert b"Traceback" not in done.stderr
@@ -132,8 +146,12 @@ def test_a_gigabyte_passes_through_in_bounded_memory(env: dict[str, str], outbox
         "echo FIRST-LINE; yes 'INFO etl: processed record 12345 of batch 42' | head -c 1000000000;"
         " echo; echo LAST-LINE; exit 1"
     )
-    proc = subprocess.Popen([PYTHON, "-c", _PEAK_RSS, *lognotify_argv(), "--", "sh", "-c", job],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [PYTHON, "-c", _PEAK_RSS, *lognotify_argv(), "--", "sh", "-c", job],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     total = 0
     while chunk := proc.stdout.read1(1 << 20):  # type: ignore[union-attr]
         total += len(chunk)

@@ -199,10 +199,17 @@ def test_a_recipient_deferred_for_good_is_reported_and_the_report_kept(
 def test_the_password_is_never_in_what_deliver_says(
     smtp_scripted: Scripted, smtp_ca_file: str, sleeps: Sleeps, outbox: Path
 ) -> None:
-    server = smtp_scripted(tls="starttls", username="user", password="right-one",
-                           reject_auth_connections=1000)  # fmt: skip
-    settings = settings_for(server, outbox, smtp_security="starttls", smtp_user="user",
-                            smtp_password="hunter2-secret", smtp_ca_file=smtp_ca_file)  # fmt: skip
+    server = smtp_scripted(
+        tls="starttls", username="user", password="right-one", reject_auth_connections=1000
+    )
+    settings = settings_for(
+        server,
+        outbox,
+        smtp_security="starttls",
+        smtp_user="user",
+        smtp_password="hunter2-secret",
+        smtp_ca_file=smtp_ca_file,
+    )
 
     delivered, _ = send_report(settings, sleeps)
 

@@ -18,11 +18,18 @@ def raised(exc: BaseException) -> tuple[int, str | None, str | None]:
 
 @pytest.mark.parametrize(
     ("exc", "status", "words"),
-    [(SystemExit(0), 0, None), (SystemExit(None), 0, None), (SystemExit(4), 4, None),
-     (SystemExit(True), 1, None), (SystemExit("bye"), 1, "SystemExit: bye"),
-     (KeyboardInterrupt(), 130, "KeyboardInterrupt")],
-)  # fmt: skip
-def test_system_exit_and_ctrl_c_end_as_python_would(exc: BaseException, status: int, words: str | None) -> None:
+    [
+        (SystemExit(0), 0, None),
+        (SystemExit(None), 0, None),
+        (SystemExit(4), 4, None),
+        (SystemExit(True), 1, None),
+        (SystemExit("bye"), 1, "SystemExit: bye"),
+        (KeyboardInterrupt(), 130, "KeyboardInterrupt"),
+    ],
+)
+def test_system_exit_and_ctrl_c_end_as_python_would(
+    exc: BaseException, status: int, words: str | None
+) -> None:
     code, exception, trace = raised(exc)
     assert (code, exception, trace) == (status, words, None)
 
@@ -30,7 +37,9 @@ def test_system_exit_and_ctrl_c_end_as_python_would(exc: BaseException, status: 
 def test_an_exception_is_1_with_its_words_and_traceback() -> None:
     code, exception, trace = raised(ValueError("bad row 7"))
     assert (code, exception) == (1, "ValueError: bad row 7")
-    assert trace is not None and trace.startswith("Traceback") and "bad row 7" in trace
+    assert trace is not None
+    assert trace.startswith("Traceback")
+    assert "bad row 7" in trace
     assert block_ending(None, None) == (0, None, None)
 
 

@@ -191,13 +191,48 @@ PATHS = (False, True) if HYPERSCAN else (False,)  # the RE2 scanner, and Hypersc
 # Pieces of lines: words of the rule, near misses, and what does not show as itself (escape
 # codes, also inside words; control characters; bytes that are not UTF-8; a CR).
 PIECES = [
-    b"ERROR", b"error:", b"Error", b"0 errors", b"failed", b"failed=0", b"0 failed", b"ok",
-    b"level=error", b"level=info", b'"level":"error"', b"Traceback", b"panic:", b"Killed",
-    b"E0101 12:00:00", b"MemoryError", b"[error]", b"WARN", b"processed", b"12345", b"x",
-    b" ", b"\t", b":", b"-", b"=", b"\xc3\xa9", b"\xf0\x9f\x9a\x80", b"\xff", b"\xe2\x82",
-    b"\x1b[31m", b"\x1b[0m", b"\x1b]0;title\x07", b"ER\x1b[0mROR", b"Fai\x1b[1mled",
-    b"\r", b"\x01", b"\x0e", b"\x0fatal: x", b"\x7f", b"\x00",
-]  # fmt: skip
+    b"ERROR",
+    b"error:",
+    b"Error",
+    b"0 errors",
+    b"failed",
+    b"failed=0",
+    b"0 failed",
+    b"ok",
+    b"level=error",
+    b"level=info",
+    b'"level":"error"',
+    b"Traceback",
+    b"panic:",
+    b"Killed",
+    b"E0101 12:00:00",
+    b"MemoryError",
+    b"[error]",
+    b"WARN",
+    b"processed",
+    b"12345",
+    b"x",
+    b" ",
+    b"\t",
+    b":",
+    b"-",
+    b"=",
+    b"\xc3\xa9",
+    b"\xf0\x9f\x9a\x80",
+    b"\xff",
+    b"\xe2\x82",
+    b"\x1b[31m",
+    b"\x1b[0m",
+    b"\x1b]0;title\x07",
+    b"ER\x1b[0mROR",
+    b"Fai\x1b[1mled",
+    b"\r",
+    b"\x01",
+    b"\x0e",
+    b"\x0fatal: x",
+    b"\x7f",
+    b"\x00",
+]
 
 
 @st.composite
@@ -244,10 +279,18 @@ def test_a_small_output_looked_at_line_by_line_gives_the_same(
 
 
 COLORED = [
-    b"\x1b[31mERROR\x1b[0m upload", b"\x1b[32mINFO\x1b[0m batch done, 0 errors", b"plain ERROR",
-    b"\x1b[1mER\x1b[0mROR: split", b"\x1b]0;title\x07failed", b"\x1b[33mWARN\x1b[0m ok", b"ok",
-    b"\x1b[0m\xffERROR", b"\x1b[0m\rERROR", b"\x1b[0mlevel=error", b"\x1b[2K\x1b[1G50%\r100%",
-]  # fmt: skip
+    b"\x1b[31mERROR\x1b[0m upload",
+    b"\x1b[32mINFO\x1b[0m batch done, 0 errors",
+    b"plain ERROR",
+    b"\x1b[1mER\x1b[0mROR: split",
+    b"\x1b]0;title\x07failed",
+    b"\x1b[33mWARN\x1b[0m ok",
+    b"ok",
+    b"\x1b[0m\xffERROR",
+    b"\x1b[0m\rERROR",
+    b"\x1b[0mlevel=error",
+    b"\x1b[2K\x1b[1G50%\r100%",
+]
 RARE = [
     b"\x1b\x1b[0m[31mERROR",
     b"\x1bERROR",

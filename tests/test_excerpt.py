@@ -40,8 +40,13 @@ def test_every_shown_line_is_a_whole_line_with_its_true_stream_and_number(
     # an empty unterminated last line is no line at all: leave that case out
     if parts and not ending and not parts[-1][0]:
         parts, ending = parts[:-1], True
-    part = excerpt(captured(parts, max_bytes, ending=ending).snapshot(),
-                   head_lines=head_lines, tail_lines=tail_lines, head_bytes=500, tail_bytes=900)  # fmt: skip
+    part = excerpt(
+        captured(parts, max_bytes, ending=ending).snapshot(),
+        head_lines=head_lines,
+        tail_lines=tail_lines,
+        head_bytes=500,
+        tail_bytes=900,
+    )
     shown = part.head + part.tail
     numbers = [line.number for line in shown]
     assert numbers == sorted(set(numbers)), "each line once, in order"
@@ -51,10 +56,16 @@ def test_every_shown_line_is_a_whole_line_with_its_true_stream_and_number(
         if line.raw != text:
             # A first line too long for the head keeps its first words; a last line too long
             # for the tail its last ones. No other line is ever shown in part.
-            first_words = bool(part.head) and line is part.head[-1] and line.number == 1 and text.startswith(line.raw)
+            first_words = (
+                bool(part.head)
+                and line is part.head[-1]
+                and line.number == 1
+                and text.startswith(line.raw)
+            )
             last_words = bool(part.tail) and line is part.tail[0] and line.number == len(parts)
             assert first_words or (last_words and text.endswith(line.raw)), (line, text)
-    assert len(part.head) <= head_lines and len(part.tail) <= tail_lines
+    assert len(part.head) <= head_lines
+    assert len(part.tail) <= tail_lines
     assert part.total_lines == len(parts)
     if part.head and part.tail:
         assert part.head[-1].number < part.tail[0].number

@@ -334,8 +334,11 @@ def test_kustomize_puts_everything_in_its_namespace(
         if doc["kind"] not in cluster_scoped:
             assert doc["metadata"].get("namespace") == namespace, doc["metadata"]["name"]
         for subject in doc.get("subjects", []):  # the bindings name the watcher's own account
-            assert subject == {"kind": "ServiceAccount", "name": "lognotify-watch",
-                               "namespace": namespace}  # fmt: skip
+            assert subject == {
+                "kind": "ServiceAccount",
+                "name": "lognotify-watch",
+                "namespace": namespace,
+            }
 
 
 # ---- namespaces and Pod Security -----------------------------------------------------------------
@@ -355,8 +358,16 @@ def test_cronjob_and_watcher_live_in_different_namespaces() -> None:
     assert kustomization(K8S)["namespace"] != kustomization(WATCH)["namespace"]
 
 
-RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
-                      "persistentVolumeClaim", "projected", "secret"}  # fmt: skip
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 
 
 def restricted_violations(pod: dict[str, Any]) -> list[str]:
@@ -415,8 +426,15 @@ def test_the_restricted_check_finds_what_breaks_it() -> None:
         del csc[key]
     csc["capabilities"] = {"add": ["SYS_ADMIN"]}
     found = "\n".join(restricted_violations(pod))
-    for what in ("hostPID", "hostPath", "runAsNonRoot", "seccomp", "allowPrivilegeEscalation",
-                 "capabilities not dropped", "SYS_ADMIN"):  # fmt: skip
+    for what in (
+        "hostPID",
+        "hostPath",
+        "runAsNonRoot",
+        "seccomp",
+        "allowPrivilegeEscalation",
+        "capabilities not dropped",
+        "SYS_ADMIN",
+    ):
         assert what in found, (what, found)
 
 
@@ -734,8 +752,13 @@ def test_watcher_memory_is_256_mib() -> None:
 
 def test_watch_settings_are_in_its_configmap() -> None:
     settings = effective_settings(WATCH, deployment())
-    for name in ("LOGNOTIFY_WATCH_NAMESPACES", "LOGNOTIFY_WATCH_SELECTOR",
-                 "LOGNOTIFY_WATCH_STUCK_AFTER", "LOGNOTIFY_TO", "LOGNOTIFY_SMTP_HOST"):  # fmt: skip
+    for name in (
+        "LOGNOTIFY_WATCH_NAMESPACES",
+        "LOGNOTIFY_WATCH_SELECTOR",
+        "LOGNOTIFY_WATCH_STUCK_AFTER",
+        "LOGNOTIFY_TO",
+        "LOGNOTIFY_SMTP_HOST",
+    ):
         assert name in settings, name
 
 
@@ -805,8 +828,10 @@ def test_pod_user_matches_the_image(which: str) -> None:
     user = dockerfile_user()
     assert re.fullmatch(r"[1-9][0-9]*", user), f"USER {user}: want a numeric non-root UID"
     workload = WORKLOADS[which][1]()
-    sc = {**pod_spec_of(workload).get("securityContext", {}),
-          **container_of(workload).get("securityContext", {})}  # fmt: skip
+    sc = {
+        **pod_spec_of(workload).get("securityContext", {}),
+        **container_of(workload).get("securityContext", {}),
+    }
     assert str(sc.get("runAsUser", user)) == user, "runAsUser differs from the image's USER"
 
 

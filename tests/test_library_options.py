@@ -259,9 +259,16 @@ def test_a_failure_to_notify_leaves_the_jobs_outcome_alone(
             {ending}
         """,
     )
-    env = library_env(tmp_path, smtp_host="127.0.0.1", smtp_port=str(closed_port()),
-                      smtp_security="none", to="ops@example.com", delivery_timeout="2",
-                      smtp_timeout="1", outbox=str(outbox))  # fmt: skip
+    env = library_env(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=str(closed_port()),
+        smtp_security="none",
+        to="ops@example.com",
+        delivery_timeout="2",
+        smtp_timeout="1",
+        outbox=str(outbox),
+    )
     started = time.monotonic()
     result = run_job(script, env)
 

@@ -45,8 +45,12 @@ def test_sigterm_while_the_main_thread_holds_the_handler_lock_still_ends_with_14
     script = tmp_path / "job.py"
     script.write_text(JOB)
     outbox = tmp_path / "outbox"
-    proc = subprocess.Popen([PYTHON, str(script)], env=clean_env(LOGNOTIFY_OUTBOX=str(outbox)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [PYTHON, str(script)],
+        env=clean_env(LOGNOTIFY_OUTBOX=str(outbox)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline() == b"ready\n"
     proc.send_signal(signal.SIGTERM)

@@ -54,8 +54,13 @@ def composed(
 ) -> EmailMessage:
     """The message as made (not parsed back)."""
     settings = make_settings(environ, **overrides)
-    result = result_of(output, exit_code=exit_code, max_bytes=settings.max_bytes,
-                       started=STARTED, ended=STARTED + 12.5)  # fmt: skip
+    result = result_of(
+        output,
+        exit_code=exit_code,
+        max_bytes=settings.max_bytes,
+        started=STARTED,
+        ended=STARTED + 12.5,
+    )
     made = make_report(result, settings, hostname=hostname, attempt=attempt)
     return made.message
 
@@ -256,8 +261,9 @@ def test_control_characters_in_anything_that_reaches_a_header_are_neutralised(na
 
 
 def test_line_breaks_in_anything_that_reaches_a_header_are_neutralised() -> None:
-    message = composed(b"x\n", job_name="etl\r\nBcc: evil@example.com",
-                       subject="a\nb\u2028c {{ job }}")  # fmt: skip
+    message = composed(
+        b"x\n", job_name="etl\r\nBcc: evil@example.com", subject="a\nb\u2028c {{ job }}"
+    )
     raw = message.as_bytes()
     assert b"\nBcc:" not in raw
     assert message["Subject"] == "a b c etl Bcc: evil@example.com"

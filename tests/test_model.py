@@ -68,8 +68,11 @@ def test_where_is_the_pod_when_known_else_the_host() -> None:
 
 
 def test_kubectl_commands_name_the_pod_the_job_and_the_cronjob() -> None:
-    environ = {"LOGNOTIFY_POD_NAME": "etl-29001230-x7k2p", "LOGNOTIFY_POD_NAMESPACE": "batch",
-               "LOGNOTIFY_K8S_JOB_NAME": "etl-29001230"}  # fmt: skip
+    environ = {
+        "LOGNOTIFY_POD_NAME": "etl-29001230-x7k2p",
+        "LOGNOTIFY_POD_NAMESPACE": "batch",
+        "LOGNOTIFY_K8S_JOB_NAME": "etl-29001230",
+    }
     report = made(environ=environ)
     assert report.kubectl == (
         "kubectl logs -n batch etl-29001230-x7k2p",
@@ -77,8 +80,9 @@ def test_kubectl_commands_name_the_pod_the_job_and_the_cronjob() -> None:
         "kubectl describe job -n batch etl-29001230",
         "kubectl describe cronjob -n batch etl",
     )
-    assert report.kubernetes == Pod(pod="etl-29001230-x7k2p", namespace="batch",
-                                    job="etl-29001230", cronjob="etl")  # fmt: skip
+    assert report.kubernetes == Pod(
+        pod="etl-29001230-x7k2p", namespace="batch", job="etl-29001230", cronjob="etl"
+    )
     assert made().kubectl == ()
 
 
@@ -86,8 +90,12 @@ def test_lines_keep_their_stream_their_number_and_whether_they_look_like_errors(
     output = [(b"ok\n", 1), (b"warn\n", STDERR), (b"ERROR: boom\n", STDERR), (b"done\n", 1)]
     report = made(result_of(streams=output))
     shown = [(line.number, line.stream, line.text, line.error) for line in report.output.head_lines]
-    assert shown == [(1, "stdout", "ok", False), (2, "stderr", "warn", False),
-                     (3, "stderr", "ERROR: boom", True), (4, "stdout", "done", False)]  # fmt: skip
+    assert shown == [
+        (1, "stdout", "ok", False),
+        (2, "stderr", "warn", False),
+        (3, "stderr", "ERROR: boom", True),
+        (4, "stdout", "done", False),
+    ]
     assert [(line.number, line.text) for line in report.error_lines] == [(3, "ERROR: boom")]
     assert report.error_lines_total == 1
 
@@ -111,8 +119,13 @@ def test_an_error_rule_of_the_users_flags_their_lines_too() -> None:
 
 def test_every_value_from_outside_is_redacted() -> None:
     output = b"use tok-abcdef-123 now\nERROR tok-abcdef-123\n"
-    result = result_of(output, command=f"sync --token {SECRET}", exception=f"E: {SECRET}",
-                       traceback=f"Traceback\nE: {SECRET}\n", note=f"see {SECRET}")  # fmt: skip
+    result = result_of(
+        output,
+        command=f"sync --token {SECRET}",
+        exception=f"E: {SECRET}",
+        traceback=f"Traceback\nE: {SECRET}\n",
+        note=f"see {SECRET}",
+    )
     report = made(result, environ={"API_TOKEN": SECRET})
     assert SECRET not in repr(report.context())
     assert report.command == "sync --token [REDACTED]"

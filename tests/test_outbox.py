@@ -24,7 +24,9 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
-def test_the_default_outbox_is_private_to_its_user_whatever_the_umask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_outbox_is_private_to_its_user_whatever_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     old = os.umask(0)
     try:
@@ -32,8 +34,10 @@ def test_the_default_outbox_is_private_to_its_user_whatever_the_umask(tmp_path: 
     finally:
         os.umask(old)
     assert path.parent == default_folder() == tmp_path / f"lognotify-outbox-{os.getuid()}"
-    assert mode(path.parent) == 0o700 and mode(path) == 0o600
-    assert path.name.endswith(".eml") and "nightly_etl" in path.name
+    assert mode(path.parent) == 0o700
+    assert mode(path) == 0o600
+    assert path.name.endswith(".eml")
+    assert "nightly_etl" in path.name
     assert path.read_bytes() == message().as_bytes()
 
 
@@ -52,22 +56,29 @@ def test_a_symbolic_link_planted_where_the_outbox_goes_is_never_followed(tmp_pat
     (tmp_path / "outbox").symlink_to(target)
     path = write_outbox(message(), str(tmp_path / "outbox"))
     assert list(target.iterdir()) == []
-    assert mode(path.parent) == 0o700 and path.parent.name.startswith(f"lognotify-outbox-{os.getuid()}-")
+    assert mode(path.parent) == 0o700
+    assert path.parent.name.startswith(f"lognotify-outbox-{os.getuid()}-")
 
 
-def test_a_file_where_the_folder_should_be_sends_the_report_somewhere_private(tmp_path: Path) -> None:
+def test_a_file_where_the_folder_should_be_sends_the_report_somewhere_private(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "outbox").write_text("not a folder")
     path = write_outbox(message(), str(tmp_path / "outbox"))
-    assert path.exists() and mode(path.parent) == 0o700
+    assert path.exists()
+    assert mode(path.parent) == 0o700
     assert (tmp_path / "outbox").read_text() == "not a folder"
 
 
-def test_an_outbox_of_ours_left_open_to_others_is_closed_before_a_report_goes_in(tmp_path: Path) -> None:
+def test_an_outbox_of_ours_left_open_to_others_is_closed_before_a_report_goes_in(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "outbox"
     folder.mkdir()
     folder.chmod(0o777)
     path = write_outbox(message(), str(folder))
-    assert path.parent == folder and mode(folder) == 0o700
+    assert path.parent == folder
+    assert mode(folder) == 0o700
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to make a folder another user owns")
@@ -78,4 +89,5 @@ def test_a_folder_another_user_made_is_never_written_into(tmp_path: Path) -> Non
     os.chown(folder, 12345, 12345)
     path = write_outbox(message(), str(folder))
     assert list(folder.iterdir()) == []
-    assert path.parent != folder and mode(path.parent) == 0o700
+    assert path.parent != folder
+    assert mode(path.parent) == 0o700

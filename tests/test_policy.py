@@ -65,13 +65,17 @@ def test_what_will_fail_again_is_permanent(error: BaseException) -> None:
         (ConnectionRefusedError(errno.ECONNREFUSED, "x"), "connection refused"),
         (TimeoutError("smtp_timeout reached"), "timed out (smtp_timeout reached)"),
         (TimeoutError(), "timed out"),
-        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
-         "cannot resolve the host: Name or service not known"),
-        (smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such user")}),
-         "all recipients refused: a@x (550 no such user)"),
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "cannot resolve the host: Name or service not known",
+        ),
+        (
+            smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such user")}),
+            "all recipients refused: a@x (550 no such user)",
+        ),
         (RuntimeError(), "RuntimeError"),
     ],
-)  # fmt: skip
+)
 def test_the_reason_is_worded_as_the_server_or_the_system_gave_it(
     error: BaseException, words: str
 ) -> None:

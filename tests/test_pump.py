@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lognotify.run.pump import Pump
+from lognotify.run.pump import Pump, pair
 
 WAYS = pytest.mark.parametrize("splice_after", [-1, 0], ids=["copied", "spliced"])
 
@@ -162,3 +162,60 @@ def test_a_write_error_other_than_a_closed_pipe_is_told_and_capture_goes_on(
     assert b"".join(seen) == b"one\ntwo\n"
     assert len(errors) == 1
     os.close(full)
+
+
+def test_two_streams_reach_the_sink_in_the_order_they_were_written() -> None:
+    # One line to stdout, then one to stderr, as a job writes them: the two pumps' threads
+    # wake together and either could read first; their shared Order keeps the writing order.
+    # (Without it about one run in five comes out the other way round.)
+    for _ in range(200):
+        assert _one_line_each() == [("stdout", b"loading\n"), ("stderr", b"ERROR: db down\n")]
+
+
+def _one_line_each() -> list[tuple[str, bytes]]:
+    seen: list[tuple[str, bytes]] = []
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    out = Pump(out_r, None, lambda data: seen.append(("stdout", data)))
+    err = Pump(err_r, None, lambda data: seen.append(("stderr", data)))
+    pair(out, err)
+    out.start()
+    err.start()
+    os.write(out_w, b"loading\n")
+    os.write(err_w, b"ERROR: db down\n")
+    os.close(out_w)
+    os.close(err_w)
+    assert out.join(10)
+    assert err.join(10)
+    return seen
+
+
+def test_a_peer_stuck_on_a_stalled_reader_never_holds_the_other_stream_up() -> None:
+    # stdout's reader stops reading; stdout's pump blocks passing its output on. stderr's
+    # lines still go through at once, and in the sink, although stdout's pipe holds older bytes.
+    seen: list[bytes] = []
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    stalled_r, stalled_w = os.pipe()  # nobody reads this: the pipe fills and writes block
+    passed_r, passed_w = os.pipe()
+    out = Pump(out_r, stalled_w, lambda data: None)
+    err = Pump(err_r, passed_w, seen.append)
+    pair(out, err)
+    out.start()
+    err.start()
+    flood = _write_then_close(out_w, b"x" * (8 << 20))  # far more than the stalled pipe takes
+    for number in range(20):
+        line = b"err %d\n" % number
+        os.write(err_w, line)
+        assert os.read(passed_r, 100) == line  # passed on before the next is written
+    os.close(err_w)
+    assert err.join(10)
+    assert b"".join(seen) == b"".join(b"err %d\n" % n for n in range(20))
+    drained = 0  # the stalled reader reads again: stdout's flood goes through whole
+    while drained < 8 << 20:
+        drained += len(os.read(stalled_r, 1 << 20))
+    flood.join()
+    assert out.join(10)
+    os.close(stalled_r)
+    for fd in (stalled_w, passed_r, passed_w):
+        os.close(fd)

@@ -20,8 +20,10 @@ class Labelled(Point):
 def test_fields_defaults_and_inheritance() -> None:
     assert Point(x=1) == Point(x=1, y=0)
     assert Labelled(x=1, label="q")._fields == ("x", "y", "label")
-    assert Point.__slots__ == ("x", "y") and Labelled.__slots__ == ("label",)
-    assert hash(Point(x=1)) == hash(Point(x=1)) and Point(x=1) != Point(x=2)
+    assert Point.__slots__ == ("x", "y")
+    assert Labelled.__slots__ == ("label",)
+    assert hash(Point(x=1)) == hash(Point(x=1))
+    assert Point(x=1) != Point(x=2)
     assert Point(x=1) != Labelled(x=1)
 
 
@@ -31,7 +33,8 @@ def test_records_are_immutable_and_replace_makes_a_copy() -> None:
         point.x = 2  # type: ignore[misc]
     with pytest.raises(AttributeError):
         del point.x  # type: ignore[misc]
-    assert point.replace(y=5) == Point(x=1, y=5) and point.y == 0
+    assert point.replace(y=5) == Point(x=1, y=5)
+    assert point.y == 0
 
 
 def test_a_missing_or_unknown_field_is_refused() -> None:

@@ -17,10 +17,18 @@ TOKEN = REDACTED.encode()
 
 def test_secret_named_variables_are_found() -> None:
     env = {
-        "DB_PASSWORD": "a", "MYSQL_PASSWD": "b", "AWS_SECRET_ACCESS_KEY": "c", "GH_TOKEN": "d",
-        "STRIPE_API_KEY": "e", "SENDGRID_APIKEY": "f", "SSH_PRIVATE_KEY": "g",
-        "GOOGLE_APPLICATION_CREDENTIALS": "h", "BASIC_AUTH": "i", "HOME": "/root", "USER": "me",
-    }  # fmt: skip
+        "DB_PASSWORD": "a",
+        "MYSQL_PASSWD": "b",
+        "AWS_SECRET_ACCESS_KEY": "c",
+        "GH_TOKEN": "d",
+        "STRIPE_API_KEY": "e",
+        "SENDGRID_APIKEY": "f",
+        "SSH_PRIVATE_KEY": "g",
+        "GOOGLE_APPLICATION_CREDENTIALS": "h",
+        "BASIC_AUTH": "i",
+        "HOME": "/root",
+        "USER": "me",
+    }
     assert sorted(secret_values(env)) == list("abcdefghi")
 
 
@@ -277,8 +285,14 @@ def test_a_private_key_block_keeps_its_markers_and_loses_every_body_line() -> No
     block = ["-----BEGIN RSA PRIVATE KEY-----", *PEM_BODY, "-----END RSA PRIVATE KEY-----"]
     text = "\n".join(["before", *block, "after"])
     assert Redactor().text(text).split("\n") == [
-        "before", block[0], REDACTED, REDACTED, "", block[-1], "after",
-    ]  # fmt: skip
+        "before",
+        block[0],
+        REDACTED,
+        REDACTED,
+        "",
+        block[-1],
+        "after",
+    ]
 
 
 def test_a_private_key_with_no_end_is_redacted_to_the_end_of_the_text() -> None:
@@ -342,9 +356,20 @@ SECRET = st.text(
 )
 FILLER = st.text(string.printable.replace("\x0b", "").replace("\x0c", ""), max_size=40)
 ESCAPES = [
-    b"\x1b[1m", b"\x1b[0m", b"\x1b[38;5;196m", b"\x1b[2K", b"\x1b]0;title\x07", b"\x1b]8;;u\x1b\\",
-    b"\x1b(B", b"\x1b7", b"\r", b"\x08", b"\x00", b"\x7f", b"\xc2\x85",
-]  # fmt: skip
+    b"\x1b[1m",
+    b"\x1b[0m",
+    b"\x1b[38;5;196m",
+    b"\x1b[2K",
+    b"\x1b]0;title\x07",
+    b"\x1b]8;;u\x1b\\",
+    b"\x1b(B",
+    b"\x1b7",
+    b"\r",
+    b"\x08",
+    b"\x00",
+    b"\x7f",
+    b"\xc2\x85",
+]
 
 
 def shown(data: bytes) -> bytes:

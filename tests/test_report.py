@@ -180,10 +180,15 @@ def test_a_secret_cut_by_a_colour_code_is_redacted_in_the_bodies() -> None:
 
 def test_the_smtp_password_is_redacted_wherever_it_shows() -> None:
     settings = load_settings(
-        {"smtp_host": "smtp.example.com", "to": "ops@example.com", "smtp_user": "etl",
-         "smtp_password": "pw-Correct-Horse-9", "job_name": "etl"},
+        {
+            "smtp_host": "smtp.example.com",
+            "to": "ops@example.com",
+            "smtp_user": "etl",
+            "smtp_password": "pw-Correct-Horse-9",
+            "job_name": "etl",
+        },
         {},
-    )  # fmt: skip
+    )
     report = render(result_of(b"login with pw-Correct-Horse-9\n"), settings)
     raw = report.message.as_bytes()
     assert b"pw-Correct-Horse-9" not in raw

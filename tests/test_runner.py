@@ -66,8 +66,9 @@ def test_the_output_is_passed_on_byte_for_byte_and_captured_with_its_streams(
     outputs: Outputs,
 ) -> None:
     capture = Capture()
-    ran = sh("printf 'out 1\\n'; printf 'err 1\\n' >&2; printf 'out \\377\\n'; exit 3", outputs,
-             capture)  # fmt: skip
+    ran = sh(
+        "printf 'out 1\\n'; printf 'err 1\\n' >&2; printf 'out \\377\\n'; exit 3", outputs, capture
+    )
     out, err = outputs.read()
     assert (out, err) == (b"out 1\nout \xff\n", b"err 1\n")
     result = ran.result
@@ -130,8 +131,7 @@ def test_the_timeout_stops_the_command_with_124(outputs: Outputs) -> None:
 def test_what_outlives_the_grace_after_the_timeout_gets_sigkill_and_the_report_says_so(
     outputs: Outputs,
 ) -> None:
-    result = sh("trap '' TERM; exec sleep 30", outputs, timeout=0.2,
-                kill_grace=0.3).result  # fmt: skip
+    result = sh("trap '' TERM; exec sleep 30", outputs, timeout=0.2, kill_grace=0.3).result
     outputs.read()
     assert (result.exit_code, result.signal) == (124, signal.SIGKILL)
     assert result.reason.code == "timeout"  # stays timeout; the words say SIGKILL
@@ -143,8 +143,13 @@ def test_what_outlives_the_grace_after_the_timeout_gets_sigkill_and_the_report_s
 def test_the_deadline_is_read_from_the_injected_clock(outputs: Outputs) -> None:
     # The clock jumps an hour ahead after the start: the 10 s timeout is due at once.
     readings = iter([0.0])
-    result = run_command(["sleep", "30"], Capture(), timeout=10, outputs=outputs.fds,
-                         clock=lambda: next(readings, 3600.0)).result  # fmt: skip
+    result = run_command(
+        ["sleep", "30"],
+        Capture(),
+        timeout=10,
+        outputs=outputs.fds,
+        clock=lambda: next(readings, 3600.0),
+    ).result
     outputs.read()
     assert (result.exit_code, result.reason.code) == (124, "timeout")
 
@@ -181,11 +186,15 @@ def test_signals_held_before_the_runner_started_reach_the_command(outputs: Outpu
 @pytest.mark.parametrize(
     ("argv", "status", "code", "note"),
     [
-        (["no-such-command-anywhere"], 127, "not-found",
-         "command not found: no-such-command-anywhere"),
+        (
+            ["no-such-command-anywhere"],
+            127,
+            "not-found",
+            "command not found: no-such-command-anywhere",
+        ),
         (["/etc"], 126, "not-executable", "cannot execute /etc: permission denied"),
     ],
-)  # fmt: skip
+)
 def test_a_command_that_cannot_start_is_127_or_126_with_why(
     argv: list[str], status: int, code: str, note: str, outputs: Outputs
 ) -> None:
@@ -206,12 +215,17 @@ def test_an_output_that_cannot_be_written_is_said_once_and_still_captured() -> N
     said: list[str] = []
     err_r, err_w = os.pipe()
     with open("/dev/full", "wb") as full:
-        ran = run_command(["sh", "-c", "echo first; echo second; exit 2"], Capture(),
-                          outputs=(full.fileno(), err_w), say=said.append)  # fmt: skip
+        ran = run_command(
+            ["sh", "-c", "echo first; echo second; exit 2"],
+            Capture(),
+            outputs=(full.fileno(), err_w),
+            say=said.append,
+        )
     os.close(err_w)
     _drain(err_r)
-    assert said == ["cannot write to stdout (No space left on device); its output still goes "
-                    "into the report"]  # fmt: skip
+    assert said == [
+        "cannot write to stdout (No space left on device); its output still goes into the report"
+    ]
     assert ran.result.output.data == b"first\nsecond\n"
     assert ran.result.exit_code == 2
 

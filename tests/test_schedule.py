@@ -6,8 +6,13 @@ import signal
 
 from lognotify.run.schedule import GROUP_POLL, IDLE, Schedule
 
-TERM, KILL, INT, HUP, USR1 = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP,
-                              signal.SIGUSR1)  # fmt: skip
+TERM, KILL, INT, HUP, USR1 = (
+    signal.SIGTERM,
+    signal.SIGKILL,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGUSR1,
+)
 
 
 def schedule(timeout: float | None = None, kill_grace: float = 10.0) -> Schedule:

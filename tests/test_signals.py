@@ -1,4 +1,5 @@
-"""Signals: handlers installed and put back in one place; raising handlers wait for critical code."""
+"""Signals: handlers installed and put back in one place; raising handlers wait for critical
+code."""
 
 from __future__ import annotations
 
@@ -48,10 +49,16 @@ def test_a_raising_handler_never_cuts_a_critical_section_short() -> None:
 
     saved = signals.install((signal.SIGUSR1,), raising)
     try:
-        with pytest.raises(SystemExit):
+        held = []
+
+        def critical_work() -> None:
             with signals.critical, lock:
                 signal.raise_signal(signal.SIGUSR1)  # the handler runs here, in the middle
-                assert lock.locked()  # still here: the SystemExit waited
+                held.append(lock.locked())  # still here: the SystemExit waited
+
+        with pytest.raises(SystemExit):
+            critical_work()
+        assert held == [True]
         assert not lock.locked()  # released before the SystemExit came
     finally:
         saved.restore()

@@ -64,9 +64,13 @@ def assert_is_the_report(message: EmailMessage, output: bytes = OUTPUT) -> None:
     assert message["X-Lognotify-Status"] == "failure"
     assert message["X-Lognotify-Exit-Code"] == "3"
     assert message["X-Lognotify-Reason"] == "exit"
-    body = message if not output else next(
-        p for p in message.iter_parts() if p.get_content_type() == "multipart/alternative"
-    )  # fmt: skip
+    body = (
+        message
+        if not output
+        else next(
+            p for p in message.iter_parts() if p.get_content_type() == "multipart/alternative"
+        )
+    )
     assert [p.get_content_type() for p in body.iter_parts()] == ["text/plain", "text/html"]
     assert "nightly-etl" in body.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "nightly-etl" in body.get_body(("html",)).get_content()  # type: ignore[union-attr]
@@ -106,8 +110,13 @@ def test_the_report_arrives_over_tls_with_auth_and_the_test_ca(
     sleeps: Sleeps,
 ) -> None:
     server: BaseSMTPServer = request.getfixturevalue(server_fixture)
-    settings = settings_for(server, security=security, smtp_user="user",
-                            smtp_password="secret", smtp_ca_file=smtp_ca_file)  # fmt: skip
+    settings = settings_for(
+        server,
+        security=security,
+        smtp_user="user",
+        smtp_password="secret",
+        smtp_ca_file=smtp_ca_file,
+    )
 
     attempts, _, _ = send_report(settings, sleeps)
 
@@ -292,8 +301,13 @@ def test_refused_authentication_is_not_retried(
     server = smtp_scripted(
         tls="starttls", username="user", password="secret", reject_auth_connections=ALWAYS
     )
-    settings = settings_for(server, security="starttls", smtp_user="user",
-                            smtp_password="secret", smtp_ca_file=smtp_ca_file)  # fmt: skip
+    settings = settings_for(
+        server,
+        security="starttls",
+        smtp_user="user",
+        smtp_password="secret",
+        smtp_ca_file=smtp_ca_file,
+    )
 
     reason = refused_for_good(settings, sleeps)
 
@@ -313,8 +327,13 @@ def test_an_untrusted_certificate_is_refused_and_not_retried(
     smtp_starttls_untrusted: BaseSMTPServer, sleeps: Sleeps
 ) -> None:
     server = smtp_starttls_untrusted
-    settings = settings_for(server, security="starttls", smtp_user="user",
-                            smtp_password="secret", smtp_ca_file=server.ca_file)  # fmt: skip
+    settings = settings_for(
+        server,
+        security="starttls",
+        smtp_user="user",
+        smtp_password="secret",
+        smtp_ca_file=server.ca_file,
+    )
 
     reason = refused_for_good(settings, sleeps)
 
@@ -364,10 +383,18 @@ def test_credentials_are_never_sent_over_a_plain_connection(
 ) -> None:
     # load_settings refuses this combination; the delivery layer refuses it on its own too.
     server = smtp_scripted(username="user", password="hunter2-secret")
-    smtp = SmtpSettings(host=server.host, port=server.port, security="none", user="user",
-                        password="hunter2-secret", timeout=5, delivery_timeout=10)  # fmt: skip
-    settings = Settings(to=TO, sender=SENDER, job_name="nightly-etl", smtp=smtp,
-                        outbox=str(tmp_path))  # fmt: skip
+    smtp = SmtpSettings(
+        host=server.host,
+        port=server.port,
+        security="none",
+        user="user",
+        password="hunter2-secret",
+        timeout=5,
+        delivery_timeout=10,
+    )
+    settings = Settings(
+        to=TO, sender=SENDER, job_name="nightly-etl", smtp=smtp, outbox=str(tmp_path)
+    )
 
     reason = refused_for_good(settings, sleeps)
 

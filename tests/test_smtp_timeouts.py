@@ -114,10 +114,15 @@ def test_connection_refused_is_retried_until_the_delivery_timeout() -> None:
     # Real waiting (a refused connection fails at once, so a fake sleep would only spin);
     # the CLI version of this case is in test_cli_delivery.
     settings = load_settings(
-        {"to": ",".join(TO), "smtp_host": "127.0.0.1", "smtp_port": closed_port(),
-         "smtp_security": "none", "delivery_timeout": 1.2},
+        {
+            "to": ",".join(TO),
+            "smtp_host": "127.0.0.1",
+            "smtp_port": closed_port(),
+            "smtp_security": "none",
+            "delivery_timeout": 1.2,
+        },
         {},
-    )  # fmt: skip
+    )
 
     start = time.monotonic()
     reason = smtp_refusal(settings, time.sleep)
@@ -134,8 +139,14 @@ def test_each_failed_attempt_is_told_as_it_happens(smtp_scripted: Scripted, slee
     settings = smtp_settings(server)
     message = report_message(settings)
 
-    send(message, settings.smtp, sender=SENDER, recipients=TO, sleep=sleeps,
-         on_retry=lambda attempt, error: told.append((attempt, str(error))))  # fmt: skip
+    send(
+        message,
+        settings.smtp,
+        sender=SENDER,
+        recipients=TO,
+        sleep=sleeps,
+        on_retry=lambda attempt, error: told.append((attempt, str(error))),
+    )
 
     assert [attempt for attempt, _ in told] == [1, 2]
     assert all("Try again later" in error for _, error in told)
@@ -162,8 +173,15 @@ def test_an_injected_clock_and_sleep_that_agree_end_the_retries_at_the_deadline(
             raise RuntimeError(f"still retrying at {now[0]:.1f} s: {error}")
 
     with pytest.raises(DeliveryError) as caught:
-        send(report_message(settings), settings.smtp, sender=SENDER, recipients=TO,
-             sleep=sleep, clock=lambda: now[0], on_retry=on_retry)  # fmt: skip
+        send(
+            report_message(settings),
+            settings.smtp,
+            sender=SENDER,
+            recipients=TO,
+            sleep=sleep,
+            clock=lambda: now[0],
+            on_retry=on_retry,
+        )
     assert len(retried) <= 5, str(caught.value)
     assert server.data_attempts <= 5
 
@@ -179,8 +197,14 @@ def test_a_connection_whose_time_runs_out_before_the_greeting_is_closed(
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         with pytest.raises(DeliveryError, match="reached"):
-            send(report_message(settings), settings.smtp, sender=SENDER, recipients=TO,
-                 sleep=sleeps, clock=lambda: next(ticks, 100.0))  # fmt: skip
+            send(
+                report_message(settings),
+                settings.smtp,
+                sender=SENDER,
+                recipients=TO,
+                sleep=sleeps,
+                clock=lambda: next(ticks, 100.0),
+            )
         gc.collect()
     leaks = [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)]
     assert leaks == []

@@ -8,11 +8,18 @@ from lognotify.run.spawn import child_environment, spawn_failure
 
 
 def test_the_smtp_password_is_withheld_and_everything_else_kept_byte_for_byte() -> None:
-    environ = {b"LOGNOTIFY_SMTP_PASSWORD": b"s3cret", b"LOGNOTIFY_SMTP_PASSWORD_FILE": b"/x",
-               b"LANG": b"de_DE.ISO-8859-1", b"WEIRD": b"caf\xe9"}  # fmt: skip
+    environ = {
+        b"LOGNOTIFY_SMTP_PASSWORD": b"s3cret",
+        b"LOGNOTIFY_SMTP_PASSWORD_FILE": b"/x",
+        b"LANG": b"de_DE.ISO-8859-1",
+        b"WEIRD": b"caf\xe9",
+    }
     env = child_environment(environ, original=b"")
-    assert env == {b"LOGNOTIFY_SMTP_PASSWORD_FILE": b"/x", b"LANG": b"de_DE.ISO-8859-1",
-                   b"WEIRD": b"caf\xe9"}  # fmt: skip
+    assert env == {
+        b"LOGNOTIFY_SMTP_PASSWORD_FILE": b"/x",
+        b"LANG": b"de_DE.ISO-8859-1",
+        b"WEIRD": b"caf\xe9",
+    }
 
 
 def test_an_lc_ctype_that_python_added_is_taken_out_and_one_that_was_given_kept() -> None:
@@ -25,6 +32,10 @@ def test_an_lc_ctype_that_python_added_is_taken_out_and_one_that_was_given_kept(
 
 
 def test_spawn_failures_are_127_and_126_with_the_reason() -> None:
-    assert spawn_failure("nope", FileNotFoundError(errno.ENOENT, "x")) == (127, "not-found", "command not found: nope")
+    assert spawn_failure("nope", FileNotFoundError(errno.ENOENT, "x")) == (
+        127,
+        "not-found",
+        "command not found: nope",
+    )
     status, code, note = spawn_failure("/etc", OSError(errno.EACCES, "Permission denied"))
     assert (status, code, note) == (126, "not-executable", "cannot execute /etc: permission denied")

@@ -41,14 +41,20 @@ def test_the_default_subject_says_status_job_reason_and_where() -> None:
     [
         ({"exit_code": 0}, None, "[lognotify] OK etl (exit 0) on vm"),
         ({"exit_code": 0, "error_reported": True}, None, "[lognotify] ERRORS etl (exit 0) on vm"),
-        ({"exit_code": 143, "signal": 15, "stopped_by": 15}, None,
-         "[lognotify] FAILED etl (SIGTERM) on vm"),
-        ({"exit_code": 124, "timed_out": True, "timeout": 90.0}, None,
-         "[lognotify] FAILED etl (timed out after 1m 30s) on vm"),
+        (
+            {"exit_code": 143, "signal": 15, "stopped_by": 15},
+            None,
+            "[lognotify] FAILED etl (SIGTERM) on vm",
+        ),
+        (
+            {"exit_code": 124, "timed_out": True, "timeout": 90.0},
+            None,
+            "[lognotify] FAILED etl (timed out after 1m 30s) on vm",
+        ),
         ({"exit_code": 0}, "test", "[lognotify] TEST etl (exit 0) on vm"),
     ],
     ids=["success", "errors", "terminated", "timeout", "test"],
-)  # fmt: skip
+)
 def test_the_default_subject_words_each_kind_of_ending(
     facts: dict[str, Any], status: str | None, subject: str
 ) -> None:
@@ -159,8 +165,13 @@ def test_the_exception_and_its_frame_come_first_and_the_traceback_last() -> None
         "    raise ValueError('bad row 7')\n"
         "ValueError: bad row 7\n"
     )
-    result = result_of(b"INFO loading\n", mode="library", exit_code=1,
-                       exception="ValueError: bad row 7", traceback=trace)  # fmt: skip
+    result = result_of(
+        b"INFO loading\n",
+        mode="library",
+        exit_code=1,
+        exception="ValueError: bad row 7",
+        traceback=trace,
+    )
     report = render(result, plain())
     text = report.text
     assert text.startswith("FAILED etl: raised ValueError: bad row 7\n")
@@ -192,11 +203,17 @@ def test_html_escapes_captured_text_and_marks_error_and_stderr_lines() -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        "error: linker command failed", "[error] disk full", "level=error msg=boom",
-        "fatal: not a git repository", "ValueError: bad row", "psycopg2.OperationalError: gone",
-        "npm ERR! code ELIFECYCLE", "Segmentation fault (core dumped)", "ERROR something",
+        "error: linker command failed",
+        "[error] disk full",
+        "level=error msg=boom",
+        "fatal: not a git repository",
+        "ValueError: bad row",
+        "psycopg2.OperationalError: gone",
+        "npm ERR! code ELIFECYCLE",
+        "Segmentation fault (core dumped)",
+        "ERROR something",
     ],
-)  # fmt: skip
+)
 def test_common_error_lines_are_highlighted(line: str) -> None:
     report = render(result_of(f"fine\n{line}\n".encode()), plain())
     assert "error" in line_classes(report.html, line)

@@ -40,9 +40,13 @@ from lognotify.watcher import incident_result
 STARTED = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 MIB = 1024 * 1024
 POD = KubernetesSettings(
-    pod="nightly-sync-29001230-x7k2p", namespace="batch", node="node-a-3",
-    job="nightly-sync-29001230", failures=2, backoff_limit=2,
-)  # fmt: skip
+    pod="nightly-sync-29001230-x7k2p",
+    namespace="batch",
+    node="node-a-3",
+    job="nightly-sync-29001230",
+    failures=2,
+    backoff_limit=2,
+)
 FIRST_SCREEN, PHONE = (1000, 1400), (400, 900)
 BODIES = ("body.txt.j2", "body.html.j2")
 
@@ -58,11 +62,17 @@ def _command(chunks: list[tuple[bytes, int]], max_bytes: int = 1 << 20, **facts:
         capture.append(data, stream)
     exit_code = facts.pop("exit_code", 3)
     return RunResult(
-        mode="command", command="/app/sync.sh --full", program="sync.sh", exit_code=exit_code,
-        reason=command_reason(exit_code=exit_code, **facts), started=STARTED,
-        ended=STARTED + 754.2, output=capture.snapshot(), signal=facts.get("signal"),
+        mode="command",
+        command="/app/sync.sh --full",
+        program="sync.sh",
+        exit_code=exit_code,
+        reason=command_reason(exit_code=exit_code, **facts),
+        started=STARTED,
+        ended=STARTED + 754.2,
+        output=capture.snapshot(),
+        signal=facts.get("signal"),
         memory=facts.get("memory"),
-    )  # fmt: skip
+    )
 
 
 def shell_line(row: int, every: int) -> tuple[str, int]:
@@ -112,10 +122,18 @@ def python_exception() -> Made:
         trace = "".join(traceback.format_exception(exc))
     reason = library_reason(exit_code=1, exception=exception, error_reported=True)
     result = RunResult(
-        mode="library", command="python etl.py --batch 42", program="etl.py", exit_code=1,
-        reason=reason, started=STARTED, ended=STARTED + 3.25, output=handler.capture.snapshot(),
-        exception=exception, traceback=trace, error_reported=True,
-    )  # fmt: skip
+        mode="library",
+        command="python etl.py --batch 42",
+        program="etl.py",
+        exit_code=1,
+        reason=reason,
+        started=STARTED,
+        ended=STARTED + 3.25,
+        output=handler.capture.snapshot(),
+        exception=exception,
+        traceback=trace,
+        error_reported=True,
+    )
     return _report(result, Settings(job_name="nightly-etl"))
 
 
@@ -130,9 +148,11 @@ def out_of_memory() -> Made:
 
 def short_output() -> Made:
     chunks = [
-        (b"starting <sync> & friends\n", STDOUT), (b"<script>alert('x')</script>\n", STDOUT),
-        (b"warning: cache is cold\n", STDERR), (b"error: disk quota exceeded\n", STDERR),
-    ]  # fmt: skip
+        (b"starting <sync> & friends\n", STDOUT),
+        (b"<script>alert('x')</script>\n", STDOUT),
+        (b"warning: cache is cold\n", STDERR),
+        (b"error: disk quota exceeded\n", STDERR),
+    ]
     return _report(_command(chunks, exit_code=2))
 
 
@@ -143,31 +163,53 @@ def empty_output() -> Made:
 def watch_attempts() -> Made:
     attempts = tuple(
         PodAttempt(
-            pod=f"nightly-sync-29001230-{n}q7zk", node=f"node-b-{n}", started=start,
-            ended=start + 61, exit_code=137, signal=None, reason="OOMKilled",
+            pod=f"nightly-sync-29001230-{n}q7zk",
+            node=f"node-b-{n}",
+            started=start,
+            ended=start + 61,
+            exit_code=137,
+            signal=None,
+            reason="OOMKilled",
             message="container exceeded its limit of 512Mi" if n == 3 else None,
         )
         for n, start in ((1, STARTED), (2, STARTED + 90), (3, STARTED + 200))
-    )  # fmt: skip
+    )
     capture = Capture()
     capture.append(b"".join(b"copying shard %d\n" % n for n in range(40)))
     last = attempts[-1]
     incident = Incident(
-        kind="job-failed", key="uid-1", namespace="batch", job="nightly-sync-29001230",
-        cronjob="nightly-sync", pod=last.pod, node=last.node, container="sync",
-        reason_code="oom", exit_code=137, signal=None, message="", attempts=attempts,
-        started=STARTED, ended=STARTED + 261, output=capture.snapshot(),
-    )  # fmt: skip
-    pod = Pod(pod=last.pod, namespace="batch", node=last.node, job=incident.job,
-              cronjob="nightly-sync")  # fmt: skip
+        kind="job-failed",
+        key="uid-1",
+        namespace="batch",
+        job="nightly-sync-29001230",
+        cronjob="nightly-sync",
+        pod=last.pod,
+        node=last.node,
+        container="sync",
+        reason_code="oom",
+        exit_code=137,
+        signal=None,
+        message="",
+        attempts=attempts,
+        started=STARTED,
+        ended=STARTED + 261,
+        output=capture.snapshot(),
+    )
+    pod = Pod(
+        pod=last.pod, namespace="batch", node=last.node, job=incident.job, cronjob="nightly-sync"
+    )
     return _report(incident_result(incident), pod=pod, attempts=attempts)
 
 
 SCENARIOS = {
-    "long-shell-job": long_shell_job, "many-errors": many_errors,
-    "python-exception": python_exception, "out-of-memory": out_of_memory,
-    "short-output": short_output, "empty-output": empty_output, "watch-attempts": watch_attempts,
-}  # fmt: skip
+    "long-shell-job": long_shell_job,
+    "many-errors": many_errors,
+    "python-exception": python_exception,
+    "out-of-memory": out_of_memory,
+    "short-output": short_output,
+    "empty-output": empty_output,
+    "watch-attempts": watch_attempts,
+}
 
 
 def html_of(made: Made) -> str:

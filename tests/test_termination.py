@@ -13,8 +13,11 @@ def test_the_line_says_the_job_the_reason_and_what_became_of_the_report() -> Non
 
 
 def test_the_line_is_one_line_of_at_most_4096_bytes() -> None:
-    line = termination_line(job="e\nt\rl", short_reason="x", report="report not sent: " + "é" * 5000)
-    assert "\n" not in line and "\r" not in line
+    line = termination_line(
+        job="e\nt\rl", short_reason="x", report="report not sent: " + "é" * 5000
+    )
+    assert "\n" not in line
+    assert "\r" not in line
     assert len(line.encode()) <= MAX_BYTES
     assert line.endswith("...")
 

@@ -103,7 +103,8 @@ def test_pods_that_are_on_their_way_are_not_stuck() -> None:
     # ContainerCreating is a candidate: only its age (stuck_after, decided by the watcher)
     # tells a slow image from a volume that will never mount (a missing Secret)
     creating = stuck(k.waiting_pod(job, "c", "ContainerCreating"))
-    assert creating is not None and creating.reason == "ContainerCreating"
+    assert creating is not None
+    assert creating.reason == "ContainerCreating"
 
 
 def test_a_restarted_container_failed_in_its_previous_run() -> None:

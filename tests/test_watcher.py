@@ -22,16 +22,34 @@ STARTED = 1_790_000_000.0
 def incident(**changes: object) -> Incident:
     log = Capture()
     log.append(b"loading\nERROR: out of memory soon\n")
-    attempt = PodAttempt(pod="etl-29001230-abcde", node="node-3", started=STARTED,
-                         ended=STARTED + 60, exit_code=137, signal=9, reason="OOMKilled",
-                         message=None)  # fmt: skip
+    attempt = PodAttempt(
+        pod="etl-29001230-abcde",
+        node="node-3",
+        started=STARTED,
+        ended=STARTED + 60,
+        exit_code=137,
+        signal=9,
+        reason="OOMKilled",
+        message=None,
+    )
     values: dict[str, object] = {
-        "kind": JOB_FAILED, "key": "uid-1", "namespace": "batch", "job": "etl-29001230",
-        "cronjob": "etl", "pod": "etl-29001230-abcde", "node": "node-3", "container": "main",
-        "reason_code": "oom", "exit_code": 137, "signal": 9, "message": "",
-        "attempts": (attempt,), "started": STARTED, "ended": STARTED + 60,
+        "kind": JOB_FAILED,
+        "key": "uid-1",
+        "namespace": "batch",
+        "job": "etl-29001230",
+        "cronjob": "etl",
+        "pod": "etl-29001230-abcde",
+        "node": "node-3",
+        "container": "main",
+        "reason_code": "oom",
+        "exit_code": 137,
+        "signal": 9,
+        "message": "",
+        "attempts": (attempt,),
+        "started": STARTED,
+        "ended": STARTED + 60,
         "output": log.snapshot(),
-    }  # fmt: skip
+    }
     values.update(changes)
     return Incident(**values)  # type: ignore[arg-type]
 
@@ -40,28 +58,49 @@ def incident(**changes: object) -> Incident:
     ("changes", "code", "sentence", "short"),
     [
         ({}, "oom", "ran out of memory (its container was OOMKilled)", "out of memory"),
-        ({"reason_code": "deadline", "message": "Job was active longer than specified"},
-         "deadline",
-         "ran past its activeDeadlineSeconds (DeadlineExceeded): Job was active longer than "
-         "specified", "deadline exceeded"),
+        (
+            {"reason_code": "deadline", "message": "Job was active longer than specified"},
+            "deadline",
+            "ran past its activeDeadlineSeconds (DeadlineExceeded): Job was active longer than "
+            "specified",
+            "deadline exceeded",
+        ),
         ({"reason_code": "evicted"}, "evicted", "its pod was evicted", "evicted"),
-        ({"reason_code": "signal", "signal": 6, "exit_code": 134}, "signal", "killed by SIGABRT",
-         "SIGABRT"),
-        ({"reason_code": "exit", "signal": None, "exit_code": 3}, "exit", "exited with status 3",
-         "exit 3"),
-        ({"kind": NOT_STARTED, "reason_code": "not-started", "exit_code": 0,
-          "message": "ImagePullBackOff"}, "not-started",
-         "its pod did not start: ImagePullBackOff", "not started"),
+        (
+            {"reason_code": "signal", "signal": 6, "exit_code": 134},
+            "signal",
+            "killed by SIGABRT",
+            "SIGABRT",
+        ),
+        (
+            {"reason_code": "exit", "signal": None, "exit_code": 3},
+            "exit",
+            "exited with status 3",
+            "exit 3",
+        ),
+        (
+            {
+                "kind": NOT_STARTED,
+                "reason_code": "not-started",
+                "exit_code": 0,
+                "message": "ImagePullBackOff",
+            },
+            "not-started",
+            "its pod did not start: ImagePullBackOff",
+            "not started",
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_incident_becomes_a_watch_result_with_the_contracts_reason(
     changes: dict[str, object], code: str, sentence: str, short: str
 ) -> None:
     result = incident_result(incident(**changes))
     assert result.mode == "watch"
     assert (result.reason.code, result.reason.sentence, result.reason.short) == (
-        code, sentence, short
-    )  # fmt: skip
+        code,
+        sentence,
+        short,
+    )
     assert result.failed
     assert result.program == "etl-29001230"
     assert result.command == "job batch/etl-29001230"
@@ -91,9 +130,13 @@ def test_an_incident_is_reported_through_the_one_report_path(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("argv", "named"),
-    [(["--stuck-after", "soon"], "--stuck-after"), (["--namespace", "a\nb"], "--namespace"),
-     (["--smtp-port", "x"], "--smtp-port"), (["--timeout", "5"], "unrecognized arguments")],
-)  # fmt: skip
+    [
+        (["--stuck-after", "soon"], "--stuck-after"),
+        (["--namespace", "a\nb"], "--namespace"),
+        (["--smtp-port", "x"], "--smtp-port"),
+        (["--timeout", "5"], "unrecognized arguments"),
+    ],
+)
 def test_a_malformed_watch_flag_is_one_line_and_exit_2(
     argv: list[str], named: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

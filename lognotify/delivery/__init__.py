@@ -75,19 +75,32 @@ def deliver(
 
     destination = ", ".join(settings.to)
     try:
-        attempts, refused = smtp.send(message, settings.smtp, sender=settings.sender,
-                                      recipients=settings.to, connect=connect, sleep=sleep,
-                                      on_retry=on_retry)  # fmt: skip
+        attempts, refused = smtp.send(
+            message,
+            settings.smtp,
+            sender=settings.sender,
+            recipients=settings.to,
+            connect=connect,
+            sleep=sleep,
+            on_retry=on_retry,
+        )
     except DeliveryError as exc:
         path, error = _keep(message, settings, str(exc))
-        return Delivered(sent=False, destination=destination, message_id=message_id,
-                         outbox=path, error=error)  # fmt: skip
+        return Delivered(
+            sent=False, destination=destination, message_id=message_id, outbox=path, error=error
+        )
     accepted = ", ".join(address for address in settings.to if address not in refused)
     kept = None
     if refused:  # they will never get it from the server: nothing is lost, it is kept here
         kept, _ = _keep(message, settings, "")
-    return Delivered(sent=True, destination=accepted, message_id=message_id, attempts=attempts,
-                     refused=refusals(refused), outbox=kept)  # fmt: skip
+    return Delivered(
+        sent=True,
+        destination=accepted,
+        message_id=message_id,
+        attempts=attempts,
+        refused=refusals(refused),
+        outbox=kept,
+    )
 
 
 def _keep(message: EmailMessage, settings: Settings, error: str) -> tuple[str | None, str]:

@@ -100,7 +100,9 @@ def describe(exc: BaseException) -> str:
         return f"all recipients refused: {', '.join(refusals(exc.recipients))}"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
-    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
+        exc.__context__, TimeoutError
+    ):
         return "timed out waiting for the server's reply"  # not "connection closed": it was not
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"

@@ -1,1 +1,1 @@
-"""Kubernetes truth: the Downward API, the memory cgroup, attempts, the termination message, watch."""
+"""Kubernetes truth: the Downward API, the memory cgroup, attempts, termination message, watch."""

@@ -41,8 +41,12 @@ def redactor_for(settings: Settings) -> Redactor:
     """The redactor of every report made with ``settings``."""
     from lognotify.redact import Redactor
 
-    return Redactor(settings.secrets, settings.redact, always=[settings.smtp.password or ""],
-                    builtin=settings.redact_builtin)  # fmt: skip
+    return Redactor(
+        settings.secrets,
+        settings.redact,
+        always=[settings.smtp.password or ""],
+        builtin=settings.redact_builtin,
+    )
 
 
 def make_report(
@@ -60,30 +64,46 @@ def make_report(
     """The message reporting ``result``, at most MAX_MESSAGE_BYTES."""
     now = time.time() if now is None else now
     redactor = redactor_for(settings)
-    report = model.build(result, settings, redactor, status=status, attempt=attempt, rule=rule,
-                         hostname=hostname, pod=pod, attempts=attempts)  # fmt: skip
+    report = model.build(
+        result,
+        settings,
+        redactor,
+        status=status,
+        attempt=attempt,
+        rule=rule,
+        hostname=hostname,
+        pod=pod,
+        attempts=attempts,
+    )
     log = report.log
     name = None if log.empty else f"{file_safe(report.job)[:80]}-{utc_stamp(result.started)}.log.gz"
     kept_bytes = log.total_bytes - log.omitted_bytes
-    report = report.replace(attachment_name=name, output=report.output.replace(kept_bytes=kept_bytes))
+    report = report.replace(
+        attachment_name=name, output=report.output.replace(kept_bytes=kept_bytes)
+    )
     rendered = _render(report, settings, redactor)
     if name is None:
-        return Made(message=message.compose(report, rendered, settings, now=now, hostname=hostname),
-                    report=report, rendered=rendered)  # fmt: skip
+        return Made(
+            message=message.compose(report, rendered, settings, now=now, hostname=hostname),
+            report=report,
+            rendered=rendered,
+        )
     bare = message.compose(report, rendered, settings, now=now, hostname=hostname)
     room = MAX_MESSAGE_BYTES - message.size(bare) - _SLACK
     attached = attachment.fit(log, room, mtime=now)
     if attached.kept_bytes != kept_bytes:  # it left more out: the bodies say so
         report = report.replace(output=report.output.replace(kept_bytes=attached.kept_bytes))
         rendered = _render(report, settings, redactor)
-    composed = message.compose(report, rendered, settings, attachment=attached, now=now,
-                               hostname=hostname)  # fmt: skip
+    composed = message.compose(
+        report, rendered, settings, attachment=attached, now=now, hostname=hostname
+    )
     return Made(message=composed, report=report, rendered=rendered)
 
 
 def _render(report: model.Report, settings: Settings, redactor: Redactor) -> templates.Rendered:
-    rendered = templates.render(report.context(), subject=settings.subject,
-                                template_dir=settings.template_dir)  # fmt: skip
+    rendered = templates.render(
+        report.context(), subject=settings.subject, template_dir=settings.template_dir
+    )
     report_errors = rendered.errors
     # Values were redacted before rendering: redacting the bodies again would also hit the
     # templates' own words and markup (a secret that is "span"). The subject is plain text.

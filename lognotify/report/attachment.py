@@ -37,8 +37,9 @@ def fit(log: Log, room: int, *, mtime: float) -> Attachment:
         data = gzip.compress(_joined(head, tail, omitted, lines), compresslevel=6, mtime=int(mtime))
         size = len(head) + len(tail)
         if len(data) <= budget or size <= SMALLEST:
-            return Attachment(data=data, kept_bytes=max(log.total_bytes - omitted, 0),
-                              omitted_bytes=omitted)  # fmt: skip
+            return Attachment(
+                data=data, kept_bytes=max(log.total_bytes - omitted, 0), omitted_bytes=omitted
+            )
         keep = size * budget // len(data) * 9 // 10
         head, tail, cut, cut_lines = _cut_middle(head, tail, keep, gap=bool(omitted))
         omitted += cut

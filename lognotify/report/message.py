@@ -58,8 +58,9 @@ def compose(
     message.set_content(rendered.text, subtype="plain", charset="utf-8")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
     if attachment is not None and report.attachment_name:
-        message.add_attachment(attachment.data, maintype="application", subtype="gzip",
-                               filename=report.attachment_name)  # fmt: skip
+        message.add_attachment(
+            attachment.data, maintype="application", subtype="gzip", filename=report.attachment_name
+        )
     message.policy = _HEADERS_POLICY
     return message
 

@@ -170,30 +170,48 @@ def build(
     host = neutralise(clean(hostname or os.uname().nodename)) or "localhost"
     job = name(settings.job_name or where.cronjob or where.job or result.program) or "job"
     duration = max(result.ended - result.started, 0.0)
-    kubectl = kubectl_commands(pod=cleaned.pod, namespace=cleaned.namespace, job=cleaned.job,
-                               cronjob=cleaned.cronjob)  # fmt: skip
+    kubectl = kubectl_commands(
+        pod=cleaned.pod, namespace=cleaned.namespace, job=cleaned.job, cronjob=cleaned.cronjob
+    )
     errors, errors_total = _error_lines(result.output, redactor, rule)
     return Report(
-        job=job, status=status, status_word=_status_word(status, result.reason.code),
-        failed=result.failed, reason_code=result.reason.code, reason=clean(result.reason.sentence),
-        short_reason=clean(result.reason.short), exit_code=result.exit_code,
+        job=job,
+        status=status,
+        status_word=_status_word(status, result.reason.code),
+        failed=result.failed,
+        reason_code=result.reason.code,
+        reason=clean(result.reason.sentence),
+        short_reason=clean(result.reason.short),
+        exit_code=result.exit_code,
         signal=signal_name(result.signal) if result.signal is not None else None,
-        timed_out=result.timed_out, timeout=result.timeout,
+        timed_out=result.timed_out,
+        timeout=result.timeout,
         exception=clean(result.exception) or None,
         traceback=clean(result.traceback, TRACEBACK_CHARS) or None,
-        note=clean(result.note) or None, mode=result.mode,
-        command=clean(result.command, COMMAND_CHARS), started_at=iso(result.started),
-        ended_at=iso(result.ended), duration=format_seconds(duration),
-        duration_seconds=round(duration, 3), host=host, where=cleaned.pod or host,
-        kubernetes=cleaned, kubectl=tuple(clean(line) for line in kubectl),
+        note=clean(result.note) or None,
+        mode=result.mode,
+        command=clean(result.command, COMMAND_CHARS),
+        started_at=iso(result.started),
+        ended_at=iso(result.ended),
+        duration=format_seconds(duration),
+        duration_seconds=round(duration, 3),
+        host=host,
+        where=cleaned.pod or host,
+        kubernetes=cleaned,
+        kubectl=tuple(clean(line) for line in kubectl),
         output=_output(excerpt(result.output), redactor, rule),
-        error_lines=errors, error_lines_total=errors_total,
-        memory=result.memory or Memory(), attempt=attempt or Attempt(),
+        error_lines=errors,
+        error_lines_total=errors_total,
+        memory=result.memory or Memory(),
+        attempt=attempt or Attempt(),
         attempts=tuple(_attempt(one, clean) for one in attempts),
-        error_reported=result.error_reported, notify_on=settings.notify_on,
-        attachment_name=None, template_errors=(), version=__version__,
+        error_reported=result.error_reported,
+        notify_on=settings.notify_on,
+        attachment_name=None,
+        template_errors=(),
+        version=__version__,
         log=_log(result.output, redactor),
-    )  # fmt: skip
+    )
 
 
 def _attempt(one: object, clean: Callable[[str | None], str]) -> ShownAttempt:
@@ -202,19 +220,30 @@ def _attempt(one: object, clean: Callable[[str | None], str]) -> ShownAttempt:
 
     started, ended = getattr(one, "started", None), getattr(one, "ended", None)
     return ShownAttempt(
-        pod=text("pod") or "", node=text("node"), started=started, ended=ended,
+        pod=text("pod") or "",
+        node=text("node"),
+        started=started,
+        ended=ended,
         started_at=iso(started) if started is not None else None,
         ended_at=iso(ended) if ended is not None else None,
-        exit_code=getattr(one, "exit_code", None), reason=text("reason"), message=text("message"),
-    )  # fmt: skip
+        exit_code=getattr(one, "exit_code", None),
+        reason=text("reason"),
+        message=text("message"),
+    )
 
 
 def _where(settings: Settings, pod: Pod | None) -> Pod:
     if pod is not None:
         return pod
     info = settings.kubernetes
-    return Pod(pod=info.pod, namespace=info.namespace, node=info.node, job=info.job,
-               cronjob=cronjob_of(info.job), uid=info.uid)  # fmt: skip
+    return Pod(
+        pod=info.pod,
+        namespace=info.namespace,
+        node=info.node,
+        job=info.job,
+        cronjob=cronjob_of(info.job),
+        uid=info.uid,
+    )
 
 
 def _status_word(status: str, reason_code: str) -> str:
@@ -227,7 +256,9 @@ def _output(part: Excerpt, redactor: Redactor, rule: ErrorRule | None) -> Output
     return Output(
         head_lines=_shown(part.head, redactor, rule),
         tail_lines=_shown(part.tail, redactor, rule),
-        omitted=omitted_marker(part.omitted_bytes, part.omitted_lines) if part.omitted_bytes else "",
+        omitted=omitted_marker(part.omitted_bytes, part.omitted_lines)
+        if part.omitted_bytes
+        else "",
         omitted_bytes=part.omitted_bytes,
         omitted_lines=part.omitted_lines,
         total_bytes=part.total_bytes,
@@ -253,8 +284,9 @@ def _shown(
     for line, text in zip(lines, texts, strict=False):
         readable = readable_line(text)  # the redactor saw the text as a terminal shows it too
         stream = "stderr" if line.stream == 2 else "stdout"
-        shown.append(ShownLine(text=readable, stream=stream, number=line.number,
-                               error=matches(readable)))  # fmt: skip
+        shown.append(
+            ShownLine(text=readable, stream=stream, number=line.number, error=matches(readable))
+        )
     return tuple(shown)
 
 
@@ -275,6 +307,14 @@ def _log(output: Snapshot, redactor: Redactor) -> Log:
         before, after = redactor.cut_edges(
             head.decode("utf-8", "surrogateescape"), tail.decode("utf-8", "surrogateescape")
         )
-        head, tail = before.encode("utf-8", "surrogateescape"), after.encode("utf-8", "surrogateescape")
-    return Log(head=head, tail=tail, omitted_bytes=part.omitted_bytes,
-               omitted_lines=part.omitted_lines, total_bytes=part.total_bytes)  # fmt: skip
+        head, tail = (
+            before.encode("utf-8", "surrogateescape"),
+            after.encode("utf-8", "surrogateescape"),
+        )
+    return Log(
+        head=head,
+        tail=tail,
+        omitted_bytes=part.omitted_bytes,
+        omitted_lines=part.omitted_lines,
+        total_bytes=part.total_bytes,
+    )

@@ -15,7 +15,9 @@ def preview(message: EmailMessage, *, mime: bool = False) -> bytes:
     if mime:
         return message.as_bytes()
     lines = [f"{name}: {message[name]}" for name in _SHOWN_HEADERS if message[name] is not None]
-    lines += [f"{name}: {value}" for name, value in message.items() if name.startswith("X-Lognotify-")]
+    lines += [
+        f"{name}: {value}" for name, value in message.items() if name.startswith("X-Lognotify-")
+    ]
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     lines.append("")

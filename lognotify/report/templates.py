@@ -99,7 +99,10 @@ def render(
     try:
         custom = _custom(subject, template_dir)
     except Exception as exc:  # changed or removed since check(): the built-in ones will do
-        custom, early = {}, [f"{template_dir or SUBJECT}: {type(exc).__name__}: {neutralise(str(exc))}"]
+        custom, early = (
+            {},
+            [f"{template_dir or SUBJECT}: {type(exc).__name__}: {neutralise(str(exc))}"],
+        )
     else:
         early = []
     values = {**context, "template_errors": tuple(early)}
@@ -113,12 +116,20 @@ def render(
             template = builtin_environment(name.endswith(".html.j2")).get_template(name)
         rendered[name] = template.render(values)
     if not rendered["subject.txt.j2"].strip():  # a custom subject that renders to nothing
-        rendered["subject.txt.j2"] = builtin_environment(False).get_template("subject.txt.j2").render(values)
-    return Rendered(subject=rendered["subject.txt.j2"], text=rendered["body.txt.j2"],
-                    html=rendered["body.html.j2"], errors=errors)  # fmt: skip
+        rendered["subject.txt.j2"] = (
+            builtin_environment(False).get_template("subject.txt.j2").render(values)
+        )
+    return Rendered(
+        subject=rendered["subject.txt.j2"],
+        text=rendered["body.txt.j2"],
+        html=rendered["body.html.j2"],
+        errors=errors,
+    )
 
 
-def _failures(custom: Mapping[str, jinja2.Template], values: Mapping[str, object]) -> dict[str, str]:
+def _failures(
+    custom: Mapping[str, jinja2.Template], values: Mapping[str, object]
+) -> dict[str, str]:
     """The custom templates that fail to render, each with why."""
     failed = {}
     for name, template in custom.items():

@@ -10,6 +10,14 @@ Reads go into one buffer, reused (no allocation per chunk). Once a stream has ca
 is in the pipe into a pipe of ours, which the capture reads, and splice(2) moves the original
 on, so the passed-on bytes never come up to user space. Where the kernel cannot (an output
 opened for appending, a terminal on some kernels), the pump goes on reading and writing.
+
+Two pipes do not say which of their bytes came first, and two threads can read them in
+either order. The two pumps of one process share an ``Order``: a lock held from a read until
+its chunk is in the sink, so the capture sees chunks in the order they were read; and an
+epoll of both pipes, whose ready list is kept in the order the pipes became readable, so a
+pump about to read while its peer's pipe began to hold bytes before its own lets the peer
+take them first (waiting ``ORDER_WAIT`` at most). Passing on is never delayed by either,
+only the order in which the capture sees the two streams.
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from __future__ import annotations
 import errno
 import os
 import select
-from _thread import allocate_lock, start_new_thread  # threading itself costs ~2 ms at start-up
+import time
+from _thread import allocate_lock  # threading itself costs ~2 ms at start-up
+
+from lognotify import threads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +45,8 @@ STOP_READS = 64
 SPLICE_AFTER = 4 << 20
 # The first read's buffer; it doubles after each read that fills it, up to CHUNK.
 FIRST_READ = 64 << 10
+# How long a chunk waits for the peer to take what its pipe held first (module docstring).
+ORDER_WAIT = 0.005
 
 
 class Pump:
@@ -67,6 +80,12 @@ class Pump:
         self.closed = False  # the source was closed here (EPIPE)
         self.mid_line = False  # what was written on did not end with a newline
         self.moved = 0  # bytes taken from the source
+        self.order: Order | None = None  # shared with the peer, the other stream's pump
+        self.peer: Callable[[], Pump | None] | None = None
+        self._reading = allocate_lock()  # the order's lock, when the pump has a peer
+        self.sunk = 0  # chunks given to the sink
+        self.waiting = False  # for the peer, to keep the order of writing
+        self.passing = False  # writing a chunk on (a stalled reader can hold it there)
         self._splice_after = splice_after  # -1: never
         self._tee: Tee | None = None
         self._buffer = bytearray()
@@ -77,7 +96,7 @@ class Pump:
     def start(self) -> Pump:
         """Start the pump's thread."""
         self._running.acquire()
-        start_new_thread(self._run, ())
+        threads.start(self._run, "lognotify-pump")
         return self
 
     def join(self, timeout: float = -1) -> bool:
@@ -140,24 +159,49 @@ class Pump:
             self._tee = Tee.open()
             self._splice_after = -1  # asked once: a kernel that cannot, cannot
             self._buffer = bytearray()  # tee's copy is read at its size
-        try:
-            data = self._take()
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = None  # EIO from a pseudo-terminal whose writers are gone: its end
-        if not data:
-            self.eof = True
-            return False
-        self.moved += len(data)
-        chunk = data if isinstance(data, bytes) else bytes(data)
-        self.sink(chunk)
+        self._after_peer()
+        with self._reading if self.order is None else self.order.lock:
+            try:
+                data = self._take()
+            except BlockingIOError:
+                return False
+            except OSError:
+                data = None  # EIO from a pseudo-terminal whose writers are gone: its end
+            if not data:
+                self.eof = True
+                return False
+            self.moved += len(data)
+            chunk = data if isinstance(data, bytes) else bytes(data)
+            self.sink(chunk)
+            self.sunk += 1
         if self.out is not None:
             self.mid_line = chunk[-1] != 10
+            self.passing = True
             failure = self._pass_on(chunk)
+            self.passing = False
             if failure is not None:
                 return self._failed(failure)
         return True
+
+    def _after_peer(self) -> None:
+        """Before a read: while the peer's pipe holds bytes it began to hold before ours,
+        wait (ORDER_WAIT at most) for the peer to give them to the sink."""
+        peer = self.peer() if self.peer is not None else None
+        if peer is None or self.order is None:
+            return
+        if peer.waiting or peer.passing or peer.spliced or not peer.running:
+            return
+        if not self.order.before(peer.source, self.source):
+            return
+        self.waiting = True
+        try:
+            sunk, until = peer.sunk, time.monotonic() + ORDER_WAIT
+            while peer.sunk == sunk and peer.running and not peer.passing:
+                if time.monotonic() >= until:
+                    break
+                time.sleep(ORDER_WAIT / 20)  # lets the peer's thread run; ends the moment it has
+        finally:
+            self.waiting = False
 
     def _take(self) -> bytes | memoryview:
         """The next chunk: tee's copy (the original is still in the source), or read into
@@ -212,6 +256,30 @@ class Pump:
         if self.on_write_error is not None:
             self.on_write_error(failure)
         return True
+
+
+class Order:
+    """What the pumps of one process's two streams share (module docstring)."""
+
+    def __init__(self, *sources: int) -> None:
+        self.lock = allocate_lock()  # held from a read until its chunk is in the sink
+        self._arrivals = select.epoll(len(sources), select.EPOLL_CLOEXEC)  # closed when freed
+        for source in sources:
+            self._arrivals.register(source, select.EPOLLIN)
+
+    def before(self, first: int, second: int) -> bool:
+        """Whether both pipes hold bytes, and ``first`` began to before ``second`` did."""
+        try:
+            ready = [fd for fd, events in self._arrivals.poll(0) if events & select.EPOLLIN]
+        except (OSError, ValueError):  # closed
+            return False
+        return first in ready and second in ready and ready.index(first) < ready.index(second)
+
+
+def pair(first: Pump, second: Pump) -> None:
+    """Make two pumps (not started yet) of one process's streams keep their order of writing."""
+    first.order = second.order = Order(first.source, second.source)
+    first.peer, second.peer = (lambda: second), (lambda: first)
 
 
 def write_all(fd: int, data: bytes | memoryview) -> OSError | None:

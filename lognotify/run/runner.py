@@ -22,7 +22,7 @@ from lognotify.kubernetes import cgroup
 from lognotify.outcome import Memory, RunResult, command_reason
 from lognotify.record import Record
 from lognotify.run import signals
-from lognotify.run.pump import Pump
+from lognotify.run.pump import Pump, pair
 from lognotify.run.schedule import Schedule
 from lognotify.run.spawn import child_environment, spawn, spawn_failure
 
@@ -68,10 +68,16 @@ def run_command(
     (it is emptied) and passed on once the command has started, so none is lost in between.
     ``say`` is told, once per stream, of an output that cannot be written any more.
     """
-    runner = _Runner(capture, clock=clock, say=say, timeout=timeout,
-                     is_init=os.getpid() == 1 if is_init is None else is_init)  # fmt: skip
-    schedule = Schedule(started=clock(), timeout=timeout, kill_grace=kill_grace,
-                        drain=DRAIN_SECONDS)  # fmt: skip
+    runner = _Runner(
+        capture,
+        clock=clock,
+        say=say,
+        timeout=timeout,
+        is_init=os.getpid() == 1 if is_init is None else is_init,
+    )
+    schedule = Schedule(
+        started=clock(), timeout=timeout, kill_grace=kill_grace, drain=DRAIN_SECONDS
+    )
     outs = {STDOUT: outputs[0], STDERR: outputs[1]} if passthrough else {}
     for fd in outs.values():
         _enlarge_if_pipe(fd)
@@ -81,9 +87,14 @@ def run_command(
 
 class _Runner:
     def __init__(
-        self, capture: Capture, *, clock: Callable[[], float], is_init: bool,
-        say: Callable[[str], None] | None, timeout: float | None,
-    ) -> None:  # fmt: skip
+        self,
+        capture: Capture,
+        *,
+        clock: Callable[[], float],
+        is_init: bool,
+        say: Callable[[str], None] | None,
+        timeout: float | None,
+    ) -> None:
         self.capture = capture
         self.timeout = timeout
         self.stderr_seen = False
@@ -107,9 +118,13 @@ class _Runner:
             pass  # full: the loop is awake already
 
     def run(
-        self, argv: list[str], env: dict[bytes, bytes], schedule: Schedule,
-        outs: dict[int, int], early: list[int],
-    ) -> Ran:  # fmt: skip
+        self,
+        argv: list[str],
+        env: dict[bytes, bytes],
+        schedule: Schedule,
+        outs: dict[int, int],
+        early: list[int],
+    ) -> Ran:
         started = time.time()
         where = cgroup.find_memory_cgroup()
         before = cgroup.read_state(where)
@@ -131,8 +146,13 @@ class _Runner:
                 os.close(write_end)
             for signum in saved.ignored:  # it ignores them, as it would have; a handler of
                 signal.signal(signum, self._on_signal)  # its own still gets them, through us
-            pumps = {stream: self._pump(fds[0], outs.get(stream), stream)
-                     for stream, fds in pipes.items()}  # fmt: skip
+            pumps = {
+                stream: self._pump(fds[0], outs.get(stream), stream)
+                for stream, fds in pipes.items()
+            }
+            pair(pumps[STDOUT], pumps[STDERR])  # the capture keeps their order of writing
+            for pump in pumps.values():
+                pump.start()
             ended = self._loop(schedule, pumps)
             self._settle(pumps)
         finally:
@@ -145,10 +165,14 @@ class _Runner:
         # Without a limit the cgroup is a host's or a session's, not the job's: its peak is
         # some other processes' and would only mislead.
         peak = after.peak_bytes if after.limit_bytes is not None else None
-        memory = Memory(limit_bytes=after.limit_bytes, peak_bytes=peak,
-                        oom_killed=cgroup.oom_killed(before, after))  # fmt: skip
-        mid_line = frozenset(outs[stream] for stream, pump in pumps.items()
-                             if pump.mid_line and stream in outs)  # fmt: skip
+        memory = Memory(
+            limit_bytes=after.limit_bytes,
+            peak_bytes=peak,
+            oom_killed=cgroup.oom_killed(before, after),
+        )
+        mid_line = frozenset(
+            outs[stream] for stream, pump in pumps.items() if pump.mid_line and stream in outs
+        )
         return Ran(result=self._result(argv, schedule, started, ended, memory), mid_line=mid_line)
 
     def _pump(self, source: int, out: int | None, stream: int) -> Pump:
@@ -157,8 +181,10 @@ class _Runner:
         def write_failed(error: OSError) -> None:
             if self.say is not None:
                 name = "stdout" if stream == STDOUT else "stderr"
-                self.say(f"cannot write to {name} ({error.strerror}); its output still goes "
-                         "into the report")  # fmt: skip
+                self.say(
+                    f"cannot write to {name} ({error.strerror}); its output still goes "
+                    "into the report"
+                )
 
         def sink(data: bytes) -> None:
             if stream == STDERR:
@@ -171,7 +197,7 @@ class _Runner:
             self.ended.append(stream)  # list.append: atomic, whichever thread
             self._wake()
 
-        return Pump(source, out, sink, on_end=ended, on_write_error=write_failed).start()
+        return Pump(source, out, sink, on_end=ended, on_write_error=write_failed)
 
     def _loop(self, schedule: Schedule, pumps: dict[int, Pump]) -> float:
         """Until the schedule says the run is over; the wall-clock time the command ended."""
@@ -248,9 +274,17 @@ class _Runner:
     def _not_started(self, argv: list[str], exc: OSError, started: float) -> Ran:
         exit_code, code, note = spawn_failure(argv[0], exc)
         reason = command_reason(exit_code=exit_code, spawn_error=code)
-        result = RunResult(mode="command", command=_joined(argv), program=_program(argv),
-                           exit_code=exit_code, reason=reason, note=note, started=started,
-                           ended=time.time(), output=self.capture.snapshot())  # fmt: skip
+        result = RunResult(
+            mode="command",
+            command=_joined(argv),
+            program=_program(argv),
+            exit_code=exit_code,
+            reason=reason,
+            note=note,
+            started=started,
+            ended=time.time(),
+            output=self.capture.snapshot(),
+        )
         return Ran(result=result, mid_line=frozenset())
 
     def _result(
@@ -262,15 +296,30 @@ class _Runner:
         exit_code = 124 if schedule.timed_out else (128 - code if code < 0 else code)
         output = self.capture.snapshot()
         reason = command_reason(
-            exit_code=exit_code, signal=died_of, stopped_by=schedule.stopped_by,
-            timeout=self.timeout, timed_out=schedule.timed_out,
-            killed_after=schedule.killed_after, memory=memory, error_reported=self.stderr_seen,
-        )  # fmt: skip
-        return RunResult(mode="command", command=_joined(argv), program=_program(argv),
-                         exit_code=exit_code, reason=reason, started=started, ended=ended,
-                         output=output, signal=died_of, timed_out=schedule.timed_out,
-                         timeout=self.timeout, error_reported=self.stderr_seen,
-                         memory=memory)  # fmt: skip
+            exit_code=exit_code,
+            signal=died_of,
+            stopped_by=schedule.stopped_by,
+            timeout=self.timeout,
+            timed_out=schedule.timed_out,
+            killed_after=schedule.killed_after,
+            memory=memory,
+            error_reported=self.stderr_seen,
+        )
+        return RunResult(
+            mode="command",
+            command=_joined(argv),
+            program=_program(argv),
+            exit_code=exit_code,
+            reason=reason,
+            started=started,
+            ended=ended,
+            output=output,
+            signal=died_of,
+            timed_out=schedule.timed_out,
+            timeout=self.timeout,
+            error_reported=self.stderr_seen,
+            memory=memory,
+        )
 
 
 # What shlex.quote leaves unquoted (shlex imports re, which the wrapper's start never needs).

@@ -33,6 +33,7 @@ FORWARDED = (
 #: The ones that mean "stop" when they come from outside (pod deleted, deadline, Ctrl-C).
 STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
 
+
 def _main_thread() -> int:
     # threading knows the main thread; without it loaded (the wrapper, which does not need its
     # 2 ms), no thread but the main one has been started by Python code yet.

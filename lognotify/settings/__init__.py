@@ -24,7 +24,6 @@ from lognotify.settings.table import BY_KEYWORD, SPECS
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
-
     from typing import Any
 
     from lognotify.settings.table import Scope, Spec
@@ -43,8 +42,17 @@ __all__ = [
 
 #: Every environment variable lognotify reads.
 ENV_NAMES = frozenset(name for spec in SPECS for name in (spec.env, f"{spec.env}_FILE"))
-_SECRET_NAMES = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY",
-                 "CREDENTIAL", "AUTH")  # fmt: skip
+_SECRET_NAMES = (
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "APIKEY",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
+    "AUTH",
+)
 _GROUPS = {"smtp": SmtpSettings, "kubernetes": KubernetesSettings, "watch": WatchSettings}
 
 

@@ -134,7 +134,9 @@ def count(value: object, where: str) -> int | None:
 
 def exit_codes(value: object, where: str) -> frozenset[int]:
     """Exit statuses, comma-separated (``2,124``); empty means none."""
-    items = value if isinstance(value, (list, tuple, set, frozenset)) else text(value, where).split(",")
+    items = (
+        value if isinstance(value, (list, tuple, set, frozenset)) else text(value, where).split(",")
+    )
     codes = set()
     for item in items:
         code = count(item, where)
@@ -245,7 +247,9 @@ def ca_file(value: object, where: str) -> str:
         ssl.create_default_context().load_verify_locations(cafile=found)
     except (ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise ConfigError(f"{where}: {found!r} holds no usable PEM certificate ({reason})") from None
+        raise ConfigError(
+            f"{where}: {found!r} holds no usable PEM certificate ({reason})"
+        ) from None
     return found
 
 

@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 
 #: Waiting reasons of a container that will not start by itself (the contract's list).
 STUCK_REASONS = frozenset(
-    {"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "CreateContainerError",
-     # a volume that cannot be mounted (a missing Secret or ConfigMap) leaves the container
-     # here, with no other word from the pod itself: after stuck_after, it is stuck too
-     "ContainerCreating"}
-)  # fmt: skip
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        # a volume that cannot be mounted (a missing Secret or ConfigMap) leaves the container
+        # here, with no other word from the pod itself: after stuck_after, it is stuck too
+        "ContainerCreating",
+    }
+)
 #: The labels the Job controller puts on its pods: the new name first (Kubernetes >= 1.27).
 JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
 #: DisruptionTarget reasons of a pod taken away by the system rather than failed by itself.
