@@ -34,33 +34,15 @@ import platform
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import measure as m
-from figures import CHECK_UUID, FIGURES, Context, Figure, Wrapper
+from figures import CHECK_UUID, FIGURES, Context, Figure, Plan, Wrapper
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Sizes and repetitions of one benchmark run."""
-
-    passthrough_bytes: int = 300_000_000
-    passthrough_rounds: int = 7
-    memory_bytes: int = 1_000_000_000
-    memory_rounds: int = 3
-    startup_rounds: int = 40
-    report_rounds: int = 15
-    handler_records: int = 200_000
-    handler_rounds: int = 7
-    library_bytes: int = 100_000_000
-    library_rounds: int = 5
-    import_rounds: int = 40
-    watch_args: tuple[str, ...] = ("--rounds", "1")  # churn: one round, the least it takes
 
 
 QUICK = Plan(2_000_000, 1, 5_000_000, 1, 2, 1, 2_000, 1, 2_000_000, 1, 2, ("--quick",))

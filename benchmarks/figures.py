@@ -16,8 +16,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from bench import Plan
-
 HERE = Path(__file__).resolve().parent
 FAST_READER = ["dd", "of=/dev/null", "bs=1M", "status=none"]  # as a container runtime reads
 SLOW_READER = ["dd", "of=/dev/null", "status=none"]  # 512-byte reads
@@ -26,6 +24,24 @@ CHILDREN = {  # small programs the figures run, each timing itself
     "handler": HERE / "handler_child.py",
     "library": HERE / "library_child.py",
 }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and repetitions of one benchmark run."""
+
+    passthrough_bytes: int = 300_000_000
+    passthrough_rounds: int = 7
+    memory_bytes: int = 1_000_000_000
+    memory_rounds: int = 3
+    startup_rounds: int = 40
+    report_rounds: int = 15
+    handler_records: int = 200_000
+    handler_rounds: int = 7
+    library_bytes: int = 100_000_000
+    library_rounds: int = 5
+    import_rounds: int = 40
+    watch_args: tuple[str, ...] = ("--rounds", "1")  # churn: one round, the least it takes
 
 
 @dataclass(frozen=True)

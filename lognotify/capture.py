@@ -22,7 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import deque
 
-    from lognotify.errorlines import ErrorLine, ErrorRule
+    from lognotify.errorlines import ErrorLine
+    from lognotify.errorrule import ErrorRule
 else:  # the C module: collections itself costs ~2 ms at start-up
     from _collections import deque
 

@@ -167,7 +167,7 @@ def _run(
     dry_run: object,
 ) -> int:
     from lognotify.capture import Capture
-    from lognotify.errorlines import ErrorRule
+    from lognotify.errorrule import ErrorRule
     from lognotify.notify import notify
     from lognotify.run.runner import run_command
 

@@ -8,7 +8,7 @@ text as a report shows it) judges each of them, so the HTML highlight and the li
 
 A line is pointed out when the rule's pattern matches its raw bytes (for a line that shows
 as it is, those are its shown text), when it does not show as it is (an escape code, a
-control character, a byte that is not UTF-8, a CR inside it: ``errorlines.BAD``; with extra
+control character, a byte that is not UTF-8, a CR inside it: ``errorrule.BAD``; with extra
 patterns a CR anywhere), or when it is longer than a report shows (it is cut when shown).
 Extra patterns are RE2's, so RE2 itself finds their candidates. A chunk with more than
 ``LIMIT`` reports (dense error lines, coloured output) goes to the RE2 scanner instead,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from lognotify.errorlines import ErrorRule, Search
+    from lognotify.errorrule import ErrorRule, Search
 
 LIMIT = 256  # reports in one chunk past which the RE2 scanner does better
 _RULE, _BAD, _LONG, _CR = 0, 1, 2, 3
@@ -90,10 +90,10 @@ class Prefilter:
 
 
 def _long_lines(data: bytes | bytearray, pos: int, end: int) -> list[int]:
-    from lognotify.errorlines import _short_lines
+    from lognotify.text import short_lines
 
     found = []
-    while (pos := _short_lines(data, pos, end)) < end:
+    while (pos := short_lines(data, pos, end)) < end:
         found.append(pos)
         pos = data.find(b"\n", pos, end) + 1 or end
     return found
@@ -170,7 +170,7 @@ def patterns(extra: bool) -> list[tuple[int, str, str]]:
     """(id, pattern, flag) of the database: the rule over raw bytes, what does not show as it
     is, a line longer than a report shows (reported once a scan: its lines are then found
     apart), and with extra patterns every CR."""
-    from lognotify.errorlines import BAD, raw_rule
+    from lognotify.errorrule import BAD, raw_rule
     from lognotify.text import LINE_CHARS
 
     found = [

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from types import FrameType, TracebackType
     from typing import Any, Literal, ParamSpec, TextIO, TypeVar, overload
 
-    from lognotify.errorlines import ErrorRule
+    from lognotify.errorrule import ErrorRule
     from lognotify.fdcapture import OutputCapture
     from lognotify.handler import TeeHandler
     from lognotify.settings.model import Settings
@@ -291,7 +291,7 @@ def capture_and_notify(
 
 
 def _settings(given: dict[str, Any]) -> tuple[Settings, ErrorRule]:
-    from lognotify.errorlines import ErrorRule
+    from lognotify.errorrule import ErrorRule
 
     settings = load_settings(given, scopes=("all", "library", "env"))
     if settings.subject is not None or settings.template_dir:

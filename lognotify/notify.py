@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from lognotify.console import Console
     from lognotify.delivery import Delivered
-    from lognotify.errorlines import ErrorRule
+    from lognotify.errorrule import ErrorRule
     from lognotify.outcome import RunResult
     from lognotify.report.model import Pod
     from lognotify.settings.model import Settings

@@ -99,3 +99,14 @@ def utc_stamp(timestamp: float) -> str:
 def file_safe(text: str) -> str:
     """``text`` usable in a file name: each run of other characters becomes ``_``."""
     return _pattern("filename").sub("_", text)
+
+
+def short_lines(data: bytes | bytearray, pos: int, end: int, longest: int = LINE_CHARS) -> int:
+    """Where the first line of data[pos:end] longer than ``longest`` bytes starts, or end
+    (just past the buffer's last newline, so a window may run past it)."""
+    find, window = data.rfind, longest + 1
+    while pos < end:
+        if (newline := find(b"\n", pos, pos + window)) < 0:
+            return pos
+        pos = newline + 1
+    return end

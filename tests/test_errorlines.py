@@ -1,142 +1,17 @@
-"""The error-line rule and the tracker of the first and last error lines of an output."""
+"""The tracker of the first and last error lines of an output, in bounded memory."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tracemalloc
 
 import pytest
+from error_samples import FLAGGED, NOT_FLAGGED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lognotify import fastscan
-from lognotify.errorlines import (
-    BATCH,
-    KEEP,
-    LITTLE,
-    ErrorLine,
-    ErrorLines,
-    ErrorRule,
-    check_pattern,
-    looks_like_error,
-    shown,
-)
-
-FLAGGED = [
-    "2026-01-01 12:00:00 ERROR etl: connection refused",
-    "ERROR:root:could not load batch 42",
-    "[ERROR] Failed to execute goal",
-    "CRITICAL:root:disk full",
-    'FATAL:  password authentication failed for user "etl"',
-    "psql: error: connection to server failed",
-    "fatal: not a git repository (or any of the parent directories): .git",
-    "Traceback (most recent call last):",
-    "ValueError: invalid literal for int() with base 10: 'x'",
-    "psycopg2.OperationalError: server closed the connection unexpectedly",
-    "MemoryError",
-    'Exception in thread "main" java.lang.NullPointerException',
-    "Caused by: java.io.IOException: Broken pipe",
-    "java.lang.OutOfMemoryError: Java heap space",
-    "panic: runtime error: invalid memory address or nil pointer dereference",
-    "fatal error: all goroutines are asleep - deadlock!",
-    "thread 'main' panicked at 'index out of bounds', src/main.rs:4:5",
-    "error[E0308]: mismatched types",
-    "E0101 12:00:00.123456       1 reflector.go:138] failed to list *v1.Pod",
-    "F0101 12:00:00.123456       1 main.go:42] cannot start",
-    'time="2026-01-01T00:00:00Z" level=error msg="upload failed"',
-    "level=ERROR msg=boom",
-    "lvl=eror msg=boom",
-    '{"level":"error","msg":"upload failed"}',
-    '{"severity": "ERROR", "message": "boom"}',
-    '{"level":50,"msg":"pino says error"}',
-    "ERRO[0001] container exited",
-    "npm ERR! code ELIFECYCLE",
-    "Segmentation fault (core dumped)",
-    "/app/run.sh: line 3:  1234 Killed                  python etl.py",
-    "Killed",
-    "Last State: Terminated, Reason: OOMKilled",
-    "Out of memory: Killed process 1234 (python)",
-    "fatal error: runtime: out of memory",
-    "sync.sh: line 12: aws: command not found",
-    "cp: cannot stat 'x': No such file or directory",
-    "mkdir: cannot create directory '/data': Permission denied",
-    "--- FAIL: TestUpload (0.00s)",
-    "FAILED tests/test_etl.py::test_load - AssertionError",
-    "make: *** [Makefile:3: all] Error 1",
-    "upload failed: connection reset",
-    "Failed to start etl.service.",
-    "Tests: 2 failed, 10 passed",
-    "[2026-01-01 12:00:00] [error] upstream timed out",
-    "café error: décodage impossible",
-]
-NOT_FLAGGED = [
-    "2026-01-01T00:00:00Z INFO etl: processed record 12345 of batch 42",
-    "0 errors",
-    "no errors found",
-    "errors: 0",
-    "error_count=0",
-    "ERRORS=0",
-    "--on-error=continue",
-    "continue-on-error: true",
-    "ignore_errors: yes",
-    "level=info msg=done",
-    '{"level":"info","error":null}',
-    "ok=3 changed=1 unreachable=0 failed=0 skipped=0",
-    "failed: 0",
-    "Failed: 0",
-    "5 passed, 0 failed",
-    "stderr is a pipe",
-    "error-free run",
-    "on_failure: retry",
-    "WARNING: retrying in 5 s",
-    "Exceptional throughput",
-    'msg="saved" err=<nil>',
-    '{"level":"info","error":""}',
-    "retry_on_failure=true",
-    "Tests: 0 failed, 12 passed",
-    "",
-]
-
-
-@pytest.mark.parametrize("line", FLAGGED)
-def test_a_real_error_line_looks_like_an_error(line: str) -> None:
-    assert looks_like_error(line)
-
-
-@pytest.mark.parametrize("line", NOT_FLAGGED)
-def test_an_ordinary_line_does_not_look_like_an_error(line: str) -> None:
-    assert not looks_like_error(line)
-
-
-def test_extra_patterns_add_to_the_built_in_rule() -> None:
-    rule = ErrorRule(["WARN", r"(?i)deadlock detected", r"^E "])
-    assert rule.matches("WARN disk 91% full")
-    assert rule.matches("DEADLOCK DETECTED on table x")
-    assert rule.matches("E something")
-    assert not rule.matches("an E in the middle")
-    assert rule.matches("ERROR: still the built-in rule")
-    assert not rule.matches("INFO fine")
-
-
-def test_a_bad_pattern_gets_a_one_line_reason_and_is_refused() -> None:
-    reason = check_pattern("(unclosed")
-    assert reason
-    assert "missing )" in reason
-    assert "\n" not in reason
-    assert "every line" in (check_pattern("x*") or "")
-    assert check_pattern(r"\bWARN\b") is None
-    with pytest.raises(ValueError, match="unclosed"):
-        ErrorRule(["(unclosed"])
-
-
-def test_neither_importing_nor_making_a_rule_loads_re2() -> None:
-    code = (
-        "import sys; from lognotify.errorlines import ErrorLines, ErrorRule;"
-        "ErrorLines(ErrorRule()).finish(); print('re2' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+from lognotify.errorlines import BATCH, KEEP, LITTLE, ErrorLine, ErrorLines, shown
+from lognotify.errorrule import ErrorRule, looks_like_error
 
 
 def _tracked(

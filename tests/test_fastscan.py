@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lognotify import fastscan, hscache
-from lognotify.errorlines import ErrorRule
+from lognotify.errorrule import ErrorRule
 
 hyperscan = pytest.importorskip("hyperscan")
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import result_of
 
 from lognotify.capture import STDERR
-from lognotify.errorlines import ErrorRule
+from lognotify.errorrule import ErrorRule
 from lognotify.kubernetes.attempts import Attempt
 from lognotify.outcome import Memory
 from lognotify.report import redactor_for

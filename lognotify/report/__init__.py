@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from email.message import EmailMessage
 
-    from lognotify.errorlines import ErrorRule
+    from lognotify.errorrule import ErrorRule
     from lognotify.kubernetes.attempts import Attempt
     from lognotify.outcome import RunResult
     from lognotify.redact import Redactor

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from lognotify.capture import Snapshot
-    from lognotify.errorlines import ErrorRule
+    from lognotify.errorrule import ErrorRule
     from lognotify.outcome import RunResult
     from lognotify.redact import Redactor
     from lognotify.settings.model import Settings
@@ -271,7 +271,7 @@ def _output(part: Excerpt, redactor: Redactor, rule: ErrorRule | None) -> Output
 def _shown(
     lines: Sequence[Line], redactor: Redactor, rule: ErrorRule | None
 ) -> tuple[ShownLine, ...]:
-    from lognotify.errorlines import looks_like_error
+    from lognotify.errorrule import looks_like_error
 
     if not lines:
         return ()

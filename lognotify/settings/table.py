@@ -25,7 +25,7 @@ def _check_redact(pattern: str) -> str | None:
 
 
 def _check_error_pattern(pattern: str) -> str | None:
-    from lognotify.errorlines import check_pattern
+    from lognotify.errorrule import check_pattern
 
     return check_pattern(pattern)
 
