@@ -80,7 +80,7 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
 def check_pattern(pattern: str) -> str | None:
     """None when ``pattern`` can be a ``redact`` pattern, else why not, in one line."""
     try:
-        regex = _compile(pattern.encode("utf-8", "surrogatepass"), latin1=False)
+        regex = _compile(_user_source(pattern), latin1=False)
     except re2.error as exc:
         reason = " ".join(str(exc.args[0] if exc.args else b"", "utf-8", "replace").split())
         return f"not an RE2 regular expression ({reason}): RE2 has no lookaround or backreferences"
@@ -121,7 +121,7 @@ class Redactor:
         for pattern in patterns:
             if (reason := check_pattern(pattern)) is not None:
                 raise ValueError(f"redact pattern {pattern!r}: {reason}")
-            source = pattern.encode("utf-8", "surrogatepass")
+            source = _user_source(pattern)
             user.append(_Rule(source=source, regex=_compile(source, latin1=False)))
         self._rules = ((tuple(rules), True), (tuple(user), False))
 
@@ -226,6 +226,12 @@ def _present(rules: Sequence[_Rule], latin1: bool, data: bytes) -> Sequence[_Rul
 
 
 @lru_cache(maxsize=512)
+def _user_source(pattern: str) -> bytes:
+    """A ``redact`` pattern as RE2 source: ``^`` and ``$`` at each line's start and end, so it
+    matches alike in the bodies (excerpts, line by line) and the attachment (the whole log)."""
+    return b"(?m)" + pattern.encode("utf-8", "surrogatepass")
+
+
 def _compile(pattern: bytes | tuple[bytes, ...], latin1: bool = True) -> Any:
     """An RE2 pattern compiled; several (a tuple): a Set, which tells which of them match."""
     options = re2.Options()

@@ -135,6 +135,17 @@ def test_a_catastrophic_pattern_finishes() -> None:
     assert Redactor([], [r"(x+x+)+y"]).text("x" * 100_000) == "x" * 100_000
 
 
+def test_a_pattern_anchors_at_each_line_alike_in_text_and_bytes() -> None:
+    # The bodies are redacted as text, the attachment as the whole log's bytes: ^ and $ must
+    # mean a line's start and end in both, or a secret hidden in one shows in the other.
+    redactor = Redactor(patterns=[r"token=\w+$", r"^key \w+"])
+    log = "token=abc123\ndone token=zzz999\nkey k1 stays? no\nmy key k2 stays\n"
+    want = f"{REDACTED}\ndone {REDACTED}\n{REDACTED} stays? no\nmy key k2 stays\n"
+    assert redactor.text(log) == want
+    assert redactor.text(log.removesuffix("\n")) == want.removesuffix("\n")
+    assert redactor.bytes(log.encode()) == want.encode()
+
+
 @pytest.mark.timeout(10)
 def test_a_secret_repeated_a_million_times_is_one_redaction() -> None:
     assert Redactor(["aaaa"]).text("a" * 1_000_000 + "!") == f"{REDACTED}!"
