@@ -13,7 +13,7 @@ from lognotify import exits
 from lognotify.console import Console
 from lognotify.errors import ConfigError
 from lognotify.run import signals
-from lognotify.settings import load_settings, unknown_env
+from lognotify.settings import load_settings, sender_warning, unknown_env
 from lognotify.settings.table import SPECS, flag_arguments
 
 TYPE_CHECKING = False
@@ -91,6 +91,8 @@ def _main(argv: list[str], held: list[int], console: Console) -> tuple[int, bool
         return exits.CONFIG_ERROR, False
     for warning in unknown_env():
         console.warn(warning)
+    if not args.get("dry_run") and (sender := sender_warning(settings)):
+        console.warn(sender)  # --test-email too: the sample is refused alike
     if args.get("test_email"):
         if command or args.get("command"):
             console.warn("--test-email takes no command")
@@ -102,7 +104,6 @@ def _main(argv: list[str], held: list[int], console: Console) -> tuple[int, bool
     if not command:
         console.warn("no command given: lognotify [OPTIONS] -- COMMAND [ARGS...] (see --help)")
         return exits.CONFIG_ERROR, False
-    _warn_about_sender(settings, console, dry_run=bool(args.get("dry_run")))
     return _run(command, settings, console, held, dry_run=args.get("dry_run")), True
 
 
@@ -147,15 +148,6 @@ def _settings(args: dict[str, Any]) -> Settings:
 
         check(settings.subject, settings.template_dir)
     return settings
-
-
-def _warn_about_sender(settings: Settings, console: Console, *, dry_run: bool) -> None:
-    host = os.uname().nodename
-    if settings.smtp.host and not settings.sender_given and "." not in host and not dry_run:
-        console.warn(
-            f"the From address {settings.sender} has no domain, and many servers "
-            "refuse it; set LOGNOTIFY_FROM (--from) to an address they take"
-        )
 
 
 def _run(

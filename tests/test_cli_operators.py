@@ -164,8 +164,11 @@ def test_test_email_exits_1_when_a_custom_template_failed(tmp_path: Path) -> Non
     assert "body.txt.j2" in done.stderr.decode()
 
 
+@pytest.mark.parametrize("command", [["--", "false"], ["--test-email"]], ids=["run", "test-email"])
 @pytest.mark.parametrize(("sender", "warned"), [(None, True), ("ops@example.com", False)])
-def test_a_sender_without_a_domain_is_warned_about_once(sender: str | None, warned: bool) -> None:
+def test_a_sender_without_a_domain_is_warned_about_once(
+    command: list[str], sender: str | None, warned: bool
+) -> None:
     with Sink() as sink:
         env = clean_env(
             LOGNOTIFY_SMTP_HOST=sink.host,
@@ -175,10 +178,52 @@ def test_a_sender_without_a_domain_is_warned_about_once(sender: str | None, warn
         )
         if sender:
             env["LOGNOTIFY_FROM"] = sender
-        done = run(["--", "false"], env)
+        done = run(command, env)
+        (delivery,) = sink.messages
     lines = [line for line in own_lines(done.stderr.decode()) if "has no domain" in line]
-    expected = warned and "." not in os.uname().nodename
+    expected = warned and "." not in delivery.mail_from.split("@")[-1]
     assert len(lines) == (1 if expected else 0)
+
+
+def _can_unshare_uts() -> bool:
+    try:
+        done = subprocess.run(
+            ["unshare", "--mount", "--uts", "true"], capture_output=True, check=False
+        )
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare_uts(), reason="needs root and unshare (UTS, mount)")
+def test_a_bare_host_name_with_a_fully_qualified_one_sends_from_that_and_warns_not(
+    tmp_path: Path,
+) -> None:
+    # A host called "bare" whose resolver knows it as bare.corp.example.net (as /etc/hosts says
+    # on many hosts): the default From uses the full name, which strict servers take.
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n10.1.2.3 bare.corp.example.net bare\n")
+    script = 'hostname bare && mount --bind "$1" /etc/hosts && shift && exec "$@"'
+    with Sink() as sink:
+        env = clean_env(
+            LOGNOTIFY_SMTP_HOST=sink.host,
+            LOGNOTIFY_SMTP_PORT=str(sink.port),
+            LOGNOTIFY_SMTP_SECURITY="none",
+            LOGNOTIFY_TO="ops@example.com",
+        )
+        argv = ["unshare", "--mount", "--uts", "sh", "-c", script, "sh", str(hosts)]
+        done = subprocess.run(
+            [*argv, *lognotify_argv(), "--", "false"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        (delivery,) = sink.messages
+    assert done.returncode == 1
+    assert delivery.mail_from == "lognotify@bare.corp.example.net"
+    assert delivery.message["From"] == "lognotify@bare.corp.example.net"
+    assert not [line for line in own_lines(done.stderr.decode()) if "has no domain" in line]
 
 
 def test_passthrough_off_prints_nothing_when_the_report_was_sent() -> None:

@@ -140,13 +140,42 @@ def _assemble(values: dict[str, dict[str, object]], environ: Mapping[str, str]) 
     if "termination_log" in values[""]:
         top["termination_log"] = values[""]["termination_log"]
     top["sender_given"] = "sender" in top
-    top.setdefault("sender", f"lognotify@{os.uname().nodename or 'localhost'}")
+    top.setdefault("sender", f"lognotify@{mail_host() if smtp.get('host') else _node()}")
     top["secrets"] = tuple(
         value
         for variable, value in environ.items()
         if any(word in variable.upper() for word in _SECRET_NAMES)
     )
     return Settings(**top)
+
+
+def _node() -> str:
+    return os.uname().nodename or "localhost"
+
+
+def mail_host() -> str:
+    """The host's name for the default From: the fully qualified one when the host has one
+    (servers that require a fully qualified sender refuse a bare name), else the bare name."""
+    node = _node()
+    if "." in node:
+        return node
+    import socket  # only for a bare name, looked up as the resolver does (/etc/hosts first)
+
+    try:
+        fqdn = socket.getfqdn(node)
+    except (OSError, UnicodeError):
+        return node
+    return fqdn if "." in fqdn and not fqdn.startswith("localhost") else node
+
+
+def sender_warning(settings: Settings) -> str | None:
+    """The warning due when mail is to be sent from a default From without a domain."""
+    if not settings.smtp.host or settings.sender_given or "." in settings.sender.split("@")[-1]:
+        return None
+    return (
+        f"the From address {settings.sender} has no domain, and many servers "
+        "refuse it; set LOGNOTIFY_FROM (--from) to an address they take"
+    )
 
 
 def env_value(
