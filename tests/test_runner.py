@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lognotify.capture import STDERR, STDOUT, Capture
-from lognotify.run.runner import Ran, _joined, run_command
+from lognotify.run.result import joined
+from lognotify.run.runner import Ran, run_command
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -232,8 +233,8 @@ def test_an_output_that_cannot_be_written_is_said_once_and_still_captured() -> N
 
 @given(st.lists(st.text(max_size=12)))
 def test_the_command_line_is_joined_as_shlex_joins_it(argv: list[str]) -> None:
-    assert _joined(argv) == shlex.join(argv)
+    assert joined(argv) == shlex.join(argv)
 
 
 def test_a_word_with_a_quote_or_a_space_is_quoted_for_a_shell() -> None:
-    assert _joined(["sh", "-c", "echo 'hi' $X", ""]) == "sh -c 'echo '\"'\"'hi'\"'\"' $X' ''"
+    assert joined(["sh", "-c", "echo 'hi' $X", ""]) == "sh -c 'echo '\"'\"'hi'\"'\"' $X' ''"

@@ -11,20 +11,18 @@ PID 1, for every orphan's too), for the pumps' ends and for the deadlines that
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
-import stat
 import time
 
 from lognotify.capture import STDERR, STDOUT
 from lognotify.kubernetes import cgroup
-from lognotify.outcome import Memory, RunResult, command_reason
+from lognotify.outcome import Memory, RunResult
 from lognotify.record import Record
-from lognotify.run import signals
+from lognotify.run import pipes, result, signals
 from lognotify.run.pump import Pump, pair
 from lognotify.run.schedule import Schedule
-from lognotify.run.spawn import child_environment, spawn, spawn_failure
+from lognotify.run.spawn import child_environment, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
 else:  # the C module: signal itself imports enum, ~2 ms at start-up
     import _signal as signal
 
-PIPE_SIZE = 1 << 20
 # After the command exits, how long what its leftovers still write goes into the report.
 DRAIN_SECONDS = 0.5
 
@@ -80,7 +77,7 @@ def run_command(
     )
     outs = {STDOUT: outputs[0], STDERR: outputs[1]} if passthrough else {}
     for fd in outs.values():
-        _enlarge_if_pipe(fd)
+        pipes.enlarge_if_pipe(fd)
     environment = child_environment() if env is None else dict(env)
     return runner.run(list(argv), environment, schedule, outs, early or [])
 
@@ -134,21 +131,24 @@ class _Runner:
         self.arrived += early
         early.clear()  # our handlers are in place: nothing can be added to it any more
         try:
-            pipes = {STDOUT: _pipe(), STDERR: _pipe()}
+            ends = {STDOUT: pipes.pipe(), STDERR: pipes.pipe()}
             try:
-                self.pid = spawn(argv, env, pipes[STDOUT][1], pipes[STDERR][1])
+                self.pid = spawn(argv, env, ends[STDOUT][1], ends[STDERR][1])
             except OSError as exc:
-                for read_end, write_end in pipes.values():
+                for read_end, write_end in ends.values():
                     os.close(read_end)
                     os.close(write_end)
-                return self._not_started(argv, exc, started)
-            for _, write_end in pipes.values():
+                snapshot = self.capture.snapshot()
+                failed = result.not_started(
+                    argv, exc, started=started, ended=time.time(), output=snapshot
+                )
+                return Ran(result=failed, mid_line=frozenset())
+            for _, write_end in ends.values():
                 os.close(write_end)
             for signum in saved.ignored:  # it ignores them, as it would have; a handler of
                 signal.signal(signum, self._on_signal)  # its own still gets them, through us
             pumps = {
-                stream: self._pump(fds[0], outs.get(stream), stream)
-                for stream, fds in pipes.items()
+                stream: self._pump(fds[0], outs.get(stream), stream) for stream, fds in ends.items()
             }
             pair(pumps[STDOUT], pumps[STDERR])  # the capture keeps their order of writing
             for pump in pumps.values():
@@ -173,7 +173,19 @@ class _Runner:
         mid_line = frozenset(
             outs[stream] for stream, pump in pumps.items() if pump.mid_line and stream in outs
         )
-        return Ran(result=self._result(argv, schedule, started, ended, memory), mid_line=mid_line)
+        assert self.status is not None
+        done = result.finished(
+            argv,
+            self.status,
+            schedule,
+            started=started,
+            ended=ended,
+            memory=memory,
+            timeout=self.timeout,
+            stderr_seen=self.stderr_seen,
+            output=self.capture.snapshot(),
+        )
+        return Ran(result=done, mid_line=mid_line)
 
     def _pump(self, source: int, out: int | None, stream: int) -> Pump:
         capture = self.capture
@@ -218,7 +230,7 @@ class _Runner:
             if schedule.finished(now, alive):
                 return ended
             select.select([self.wake_r], [], [], schedule.next_wake(now))
-            _empty(self.wake_r)
+            pipes.empty(self.wake_r)
 
     def _take_signals(self) -> list[int]:
         arrived, self.arrived = self.arrived, []
@@ -240,7 +252,7 @@ class _Runner:
             return False
         # killpg counts zombies too: a leftover that died of the signal, whose new parent (a
         # reaper that is not us) has not reaped it yet, would hold us for the whole grace.
-        return _has_running_member(self.pid)
+        return pipes.has_running_member(self.pid)
 
     def _reap(self) -> bool:
         """Whether the command has exited (its status kept in ``self.status``)."""
@@ -270,120 +282,3 @@ class _Runner:
             from lognotify.run import leftovers  # only when something outlived the command
 
             leftovers.hand_over(left, forward=not self.is_init)  # type: ignore[arg-type]
-
-    def _not_started(self, argv: list[str], exc: OSError, started: float) -> Ran:
-        exit_code, code, note = spawn_failure(argv[0], exc)
-        reason = command_reason(exit_code=exit_code, spawn_error=code)
-        result = RunResult(
-            mode="command",
-            command=_joined(argv),
-            program=_program(argv),
-            exit_code=exit_code,
-            reason=reason,
-            note=note,
-            started=started,
-            ended=time.time(),
-            output=self.capture.snapshot(),
-        )
-        return Ran(result=result, mid_line=frozenset())
-
-    def _result(
-        self, argv: list[str], schedule: Schedule, started: float, ended: float, memory: Memory
-    ) -> RunResult:
-        assert self.status is not None
-        died_of = os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
-        code = os.waitstatus_to_exitcode(self.status)
-        exit_code = 124 if schedule.timed_out else (128 - code if code < 0 else code)
-        output = self.capture.snapshot()
-        reason = command_reason(
-            exit_code=exit_code,
-            signal=died_of,
-            stopped_by=schedule.stopped_by,
-            timeout=self.timeout,
-            timed_out=schedule.timed_out,
-            killed_after=schedule.killed_after,
-            memory=memory,
-            error_reported=self.stderr_seen,
-        )
-        return RunResult(
-            mode="command",
-            command=_joined(argv),
-            program=_program(argv),
-            exit_code=exit_code,
-            reason=reason,
-            started=started,
-            ended=ended,
-            output=output,
-            signal=died_of,
-            timed_out=schedule.timed_out,
-            timeout=self.timeout,
-            error_reported=self.stderr_seen,
-            memory=memory,
-        )
-
-
-# What shlex.quote leaves unquoted (shlex imports re, which the wrapper's start never needs).
-_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
-
-
-def _joined(argv: Sequence[str]) -> str:
-    """``shlex.join(argv)``: the command line as a shell would take it."""
-    return " ".join(
-        word if word and _SAFE.issuperset(word) else "'" + word.replace("'", "'\"'\"'") + "'"
-        for word in argv
-    )
-
-
-def _program(argv: Sequence[str]) -> str:
-    return os.path.basename(argv[0]) if argv else ""
-
-
-def _has_running_member(pgid: int) -> bool:
-    """Whether process group ``pgid`` has a member that is not a zombie (as /proc shows it)."""
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return True  # no /proc to look in: assume it runs
-    members, group = 0, str(pgid).encode()
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as info:
-                fields = info.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if len(fields) > 2 and fields[2] == group:  # state, ppid, pgrp, ...
-            members += 1
-            if fields[0] not in (b"Z", b"X"):
-                return True
-    # None seen at all while killpg found one: /proc hides it (hidepid), so it may well run.
-    return members == 0
-
-
-def _enlarge_if_pipe(fd: int) -> None:
-    # Our own stdout is often a pipe to a slow reader (the container runtime's log pump):
-    # a larger pipe means fewer blocked writes and context switches, and the same bytes.
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < PIPE_SIZE:
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except OSError:
-        pass  # not ours to resize, or above the system's limit: the default works too
-
-
-def _pipe() -> tuple[int, int]:
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    try:
-        # A large pipe means fewer, larger reads: less CPU per byte passed through.
-        fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except OSError:
-        pass  # above /proc/sys/fs/pipe-max-size for an unprivileged user: keep the default
-    return read_end, write_end
-
-
-def _empty(fd: int) -> None:
-    try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
-        pass
