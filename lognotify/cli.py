@@ -91,8 +91,11 @@ def _main(argv: list[str], held: list[int], console: Console) -> tuple[int, bool
         return exits.CONFIG_ERROR, False
     for warning in unknown_env():
         console.warn(warning)
-    if not args.get("dry_run") and (sender := sender_warning(settings)):
-        console.warn(sender)  # --test-email too: the sample is refused alike
+    # --test-email too: the sample is refused alike. Under --passthrough off (cron) a run that
+    # went well prints nothing, so cron mails nothing; a refused From is told when it happens.
+    told = settings.passthrough or args.get("test_email")
+    if told and not args.get("dry_run") and (sender := sender_warning(settings)):
+        console.warn(sender)
     if args.get("test_email"):
         if command or args.get("command"):
             console.warn("--test-email takes no command")

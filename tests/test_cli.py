@@ -227,6 +227,8 @@ def test_without_from_a_host_name_without_a_dot_is_warned_about_once(
         "set LOGNOTIFY_FROM (--from) to an address they take"
     ]
     assert Ran([*args, "--from", "etl@example.com", "--", "true"]).lines == []
+    # under cron (--passthrough off) a run that went well prints nothing, so cron mails nothing
+    assert Ran([*args, "--passthrough", "off", "--", "true"]).lines == []
     dry = Ran([*args, "--dry-run", "--", "true"]).lines  # nothing is sent: no warning
     assert not [line for line in dry if "From" in line]
 

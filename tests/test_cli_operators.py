@@ -350,3 +350,17 @@ def test_a_umask_of_000_leaves_nothing_others_can_read(tmp_path: Path) -> None:
         want = 0o700 if path.is_dir() else 0o600
         assert path.stat().st_mode & 0o777 == want, path
     assert sys.executable  # the venv's python ran it
+
+
+def test_an_outbox_that_cannot_be_used_is_named_with_why_and_the_report_lands_anyway(
+    tmp_path: Path,
+) -> None:
+    taken = tmp_path / "outbox"
+    taken.write_text("a file, not a folder")
+    done = run(["--", "false"], clean_env(LOGNOTIFY_OUTBOX=str(taken)))
+    assert done.returncode == 1
+    (line,) = own_lines(done.stderr.decode())
+    saved = line.split("report written to ", 1)[1].split(" (", 1)[0]
+    assert line.endswith(f"(the outbox {taken} was passed over: not a folder (or a symbolic link))")
+    assert Path(saved).is_file()
+    assert taken.read_text() == "a file, not a folder"

@@ -41,6 +41,13 @@ def test_the_default_outbox_is_private_to_its_user_whatever_the_umask(
     assert path.read_bytes() == message().as_bytes()
 
 
+def test_a_usable_outbox_is_not_said_to_be_passed_over(tmp_path: Path) -> None:
+    why: list[str] = []
+    path = write_outbox(message(), str(tmp_path / "outbox"), passed_over=why)
+    assert path.parent == tmp_path / "outbox"
+    assert why == []
+
+
 def test_a_chosen_outbox_and_its_missing_parents_are_made_0700(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
@@ -54,8 +61,12 @@ def test_a_symbolic_link_planted_where_the_outbox_goes_is_never_followed(tmp_pat
     target = tmp_path / "elsewhere"
     target.mkdir()
     (tmp_path / "outbox").symlink_to(target)
-    path = write_outbox(message(), str(tmp_path / "outbox"))
+    why: list[str] = []
+    path = write_outbox(message(), str(tmp_path / "outbox"), passed_over=why)
     assert list(target.iterdir()) == []
+    assert why == [
+        f"the outbox {tmp_path / 'outbox'} was passed over: not a folder (or a symbolic link)"
+    ]
     assert mode(path.parent) == 0o700
     assert path.parent.name.startswith(f"lognotify-outbox-{os.getuid()}-")
 
@@ -64,8 +75,12 @@ def test_a_file_where_the_folder_should_be_sends_the_report_somewhere_private(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "outbox").write_text("not a folder")
-    path = write_outbox(message(), str(tmp_path / "outbox"))
+    why: list[str] = []
+    path = write_outbox(message(), str(tmp_path / "outbox"), passed_over=why)
     assert path.exists()
+    assert why == [
+        f"the outbox {tmp_path / 'outbox'} was passed over: not a folder (or a symbolic link)"
+    ]
     assert mode(path.parent) == 0o700
     assert (tmp_path / "outbox").read_text() == "not a folder"
 

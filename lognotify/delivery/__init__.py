@@ -35,6 +35,7 @@ class Delivered(Record):
     outbox: str | None = None
     error: str | None = None
     refused: tuple[str, ...] = ()
+    passed_over: str | None = None  # why the outbox asked for was not used
 
     @property
     def ok(self) -> bool:
@@ -44,12 +45,14 @@ class Delivered(Record):
     def summary(self) -> str:
         """What became of it, in one line (without the ``lognotify:`` prefix)."""
         kept = f"; report saved to {self.outbox}" if self.outbox else ""
+        kept += f" ({self.passed_over})" if self.passed_over and self.outbox else ""
         if self.sent:
             tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
             refused = f"; refused by the server: {', '.join(self.refused)}" if self.refused else ""
             return f"report sent to {self.destination}{tries}{refused}{kept}"
         if self.error is None:
-            return f"no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}"
+            why = f" ({self.passed_over})" if self.passed_over else ""
+            return f"no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}{why}"
         return f"could not send the report: {self.error}{kept}"
 
 
@@ -64,12 +67,17 @@ def deliver(
     """Send ``message``; without a host, or failing for good, write it to the outbox."""
     message_id = str(message["Message-ID"] or "")
     if not settings.smtp.host:
-        try:
-            saved = str(write_outbox(message, settings.outbox))
-        except OSError as exc:
-            reason = f"no SMTP host set, and the outbox could not be written: {exc}"
+        saved, failure, passed_over = _keep(message, settings)
+        if saved is None:
+            reason = f"no SMTP host set, and the outbox could not be written: {failure}"
             return Delivered(sent=False, destination="outbox", message_id=message_id, error=reason)
-        return Delivered(sent=False, destination="outbox", message_id=message_id, outbox=saved)
+        return Delivered(
+            sent=False,
+            destination="outbox",
+            message_id=message_id,
+            outbox=saved,
+            passed_over=passed_over,
+        )
     from lognotify.delivery import smtp
     from lognotify.delivery.policy import refusals
 
@@ -85,14 +93,22 @@ def deliver(
             on_retry=on_retry,
         )
     except DeliveryError as exc:
-        path, error = _keep(message, settings, str(exc))
+        path, failure, passed_over = _keep(message, settings)
+        error = str(exc) + (
+            f"; the outbox could not be written either: {failure}" if failure else ""
+        )
         return Delivered(
-            sent=False, destination=destination, message_id=message_id, outbox=path, error=error
+            sent=False,
+            destination=destination,
+            message_id=message_id,
+            outbox=path,
+            error=error,
+            passed_over=passed_over,
         )
     accepted = ", ".join(address for address in settings.to if address not in refused)
-    kept = None
+    kept = passed_over = None
     if refused:  # they will never get it from the server: nothing is lost, it is kept here
-        kept, _ = _keep(message, settings, "")
+        kept, _, passed_over = _keep(message, settings)
     return Delivered(
         sent=True,
         destination=accepted,
@@ -100,12 +116,16 @@ def deliver(
         attempts=attempts,
         refused=refusals(refused),
         outbox=kept,
+        passed_over=passed_over,
     )
 
 
-def _keep(message: EmailMessage, settings: Settings, error: str) -> tuple[str | None, str]:
-    """The message in the outbox: its path, and the error (with the outbox's, if it failed)."""
+def _keep(message: EmailMessage, settings: Settings) -> tuple[str | None, str | None, str | None]:
+    """The message in the outbox: its path, or None and why it could not be written; and why
+    the outbox asked for was passed over, if it was."""
+    passed_over: list[str] = []
     try:
-        return str(write_outbox(message, settings.outbox)), error
+        path = str(write_outbox(message, settings.outbox, passed_over=passed_over))
     except OSError as exc:
-        return None, f"{error}; the outbox could not be written either: {exc}".lstrip("; ")
+        return None, str(exc), None
+    return path, None, passed_over[0] if passed_over else None

@@ -26,19 +26,23 @@ def default_folder() -> Path:
     return Path(tempfile.gettempdir()) / f"lognotify-outbox-{os.getuid()}"
 
 
-def write_outbox(message: EmailMessage, folder: str | None = None) -> Path:
+def write_outbox(
+    message: EmailMessage, folder: str | None = None, *, passed_over: list[str] | None = None
+) -> Path:
     """Write ``message`` into the outbox, atomically; return its path.
 
     When the folder cannot be used (another user's, a link, not a folder, no permission), a
-    new private folder is made in the temp directory instead. Raises OSError when even that
-    cannot be written.
+    new private folder is made in the temp directory instead, and why is added to
+    ``passed_over``. Raises OSError when even that cannot be written.
     """
     data = message.as_bytes()
     name = f"{utc_stamp(time.time())}-{file_safe(str(message['X-Lognotify-Job'] or 'job'))[:60]}"
     chosen = Path(folder) if folder else default_folder()
     try:
         return _write(_private(chosen), name, data)
-    except OSError:
+    except OSError as exc:
+        if passed_over is not None:
+            passed_over.append(f"the outbox {chosen} was passed over: {exc.strerror or exc}")
         fallback = Path(tempfile.mkdtemp(prefix=f"lognotify-outbox-{os.getuid()}-"))  # 0700
         return _write(fallback, name, data)
 
@@ -54,9 +58,9 @@ def _private(folder: Path) -> Path:
         os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
         info = os.lstat(folder)
     if not stat.S_ISDIR(info.st_mode):
-        raise NotADirectoryError(f"{folder} is not a folder (or is a symbolic link)")
+        raise NotADirectoryError("not a folder (or a symbolic link)")
     if info.st_uid != os.getuid():
-        raise PermissionError(f"{folder} belongs to another user")
+        raise PermissionError("it belongs to another user")
     if info.st_mode & 0o077:
         os.chmod(folder, 0o700)  # ours, but open to others: close it before writing a report in
     return folder
