@@ -16,8 +16,8 @@ either order. The two pumps of one process share an ``Order``: a lock held from 
 its chunk is in the sink, so the capture sees chunks in the order they were read; and an
 epoll of both pipes, whose ready list is kept in the order the pipes became readable, so a
 pump about to read while its peer's pipe began to hold bytes before its own lets the peer
-take them first (waiting ``ORDER_WAIT`` at most). Passing on is never delayed by either,
-only the order in which the capture sees the two streams.
+take them first (waiting ``ORDER_WAIT`` at most, so its own stream is passed on at most that
+much later, and only then). A peer stuck on a stalled reader is never waited for.
 """
 
 from __future__ import annotations
