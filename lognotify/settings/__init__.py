@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
     from typing import Any
 
-    from lognotify.settings.table import Scope, Spec
+    from lognotify.settings.spec import Scope, Spec
 
 __all__ = [
     "ENV_NAMES",

@@ -6,50 +6,30 @@ record a setting belongs to (``smtp_host`` is ``SmtpSettings.host``).
 
 from __future__ import annotations
 
-from lognotify.record import Record
 from lognotify.settings import parsers as p
+from lognotify.settings.spec import Spec, check_error_pattern, check_redact
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Literal
+    from typing import Any
 
     from lognotify.settings.parsers import Parser
-
-    Scope = Literal["all", "cli", "library", "watch", "env"]
-
-
-def _check_redact(pattern: str) -> str | None:
-    from lognotify.redact import check_pattern  # RE2 is loaded only when a pattern is set
-
-    return check_pattern(pattern)
+    from lognotify.settings.spec import Scope
 
 
-def _check_error_pattern(pattern: str) -> str | None:
-    from lognotify.errorrule import check_pattern
-
-    return check_pattern(pattern)
-
-
-class Spec(Record):
-    """One setting. ``flag`` None: no command-line flag (a keyword, or the environment only)."""
-
-    keyword: str
-    env: str
-    parse: Parser
-    flag: str | None = None
-    group: str = ""  # "" (Settings itself), "smtp", "kubernetes" or "watch"
-    scope: Scope = "all"
-    metavar: str = ""
-    help: str = ""
-    repeatable: bool = False
-    empty_is_value: bool = False  # an empty value means something ("never"), not "unset"
-
-    @property
-    def field(self) -> str:
-        """The field of the group's record that this setting fills."""
-        prefix = f"{self.group}_"
-        return self.keyword[len(prefix) :] if self.keyword.startswith(prefix) else self.keyword
-
+# The Downward API and the manifests: where this run happens, and which attempt of its Job
+# it is. The environment only; each a field of KubernetesSettings.
+_KUBERNETES: tuple[tuple[str, str, Parser], ...] = (
+    ("pod", "LOGNOTIFY_POD_NAME", p.name),
+    ("namespace", "LOGNOTIFY_POD_NAMESPACE", p.name),
+    ("node", "LOGNOTIFY_NODE_NAME", p.name),
+    ("job", "LOGNOTIFY_K8S_JOB_NAME", p.name),
+    ("uid", "LOGNOTIFY_POD_UID", p.name),
+    ("memory_limit", "LOGNOTIFY_MEMORY_LIMIT", p.count),
+    ("failures", "LOGNOTIFY_K8S_FAILURES", p.count),
+    ("backoff_limit", "LOGNOTIFY_K8S_BACKOFF_LIMIT", p.count),
+    ("final_exit_codes", "LOGNOTIFY_K8S_FINAL_EXIT_CODES", p.exit_codes),
+)
 
 SPECS = (
     Spec(
@@ -202,7 +182,7 @@ SPECS = (
         env="LOGNOTIFY_REDACT",
         flag="--redact",
         repeatable=True,
-        parse=p.patterns(_check_redact),
+        parse=p.patterns(check_redact),
         metavar="REGEX",
         help="also redact what this RE2 regular expression matches; repeatable",
     ),
@@ -219,7 +199,7 @@ SPECS = (
         env="LOGNOTIFY_ERROR_PATTERNS",
         flag="--error-pattern",
         repeatable=True,
-        parse=p.patterns(_check_error_pattern),
+        parse=p.patterns(check_error_pattern),
         metavar="REGEX",
         help="a line matching this RE2 expression also looks like an error; repeatable",
     ),
@@ -297,69 +277,9 @@ SPECS = (
         metavar="DURATION",
         help="report a pod not started after this long (default 10m)",
     ),
-    # The Downward API: where this run happens, and which attempt of its Job it is.
-    Spec(
-        keyword="kubernetes_pod",
-        env="LOGNOTIFY_POD_NAME",
-        group="kubernetes",
-        scope="env",
-        parse=p.name,
-    ),
-    Spec(
-        keyword="kubernetes_namespace",
-        env="LOGNOTIFY_POD_NAMESPACE",
-        group="kubernetes",
-        scope="env",
-        parse=p.name,
-    ),
-    Spec(
-        keyword="kubernetes_node",
-        env="LOGNOTIFY_NODE_NAME",
-        group="kubernetes",
-        scope="env",
-        parse=p.name,
-    ),
-    Spec(
-        keyword="kubernetes_job",
-        env="LOGNOTIFY_K8S_JOB_NAME",
-        group="kubernetes",
-        scope="env",
-        parse=p.name,
-    ),
-    Spec(
-        keyword="kubernetes_uid",
-        env="LOGNOTIFY_POD_UID",
-        group="kubernetes",
-        scope="env",
-        parse=p.name,
-    ),
-    Spec(
-        keyword="kubernetes_memory_limit",
-        env="LOGNOTIFY_MEMORY_LIMIT",
-        group="kubernetes",
-        scope="env",
-        parse=p.count,
-    ),
-    Spec(
-        keyword="kubernetes_failures",
-        env="LOGNOTIFY_K8S_FAILURES",
-        group="kubernetes",
-        scope="env",
-        parse=p.count,
-    ),
-    Spec(
-        keyword="kubernetes_backoff_limit",
-        env="LOGNOTIFY_K8S_BACKOFF_LIMIT",
-        group="kubernetes",
-        scope="env",
-        parse=p.count,
-    ),
-    Spec(
-        keyword="kubernetes_final_exit_codes",
-        env="LOGNOTIFY_K8S_FINAL_EXIT_CODES",
-        group="kubernetes",
-        scope="env",
-        parse=p.exit_codes,
+    *(
+        Spec(keyword=f"kubernetes_{field}", env=env, group="kubernetes", scope="env", parse=parse)
+        for field, env, parse in _KUBERNETES
     ),
 )
 
@@ -369,16 +289,7 @@ BY_KEYWORD = {spec.keyword: spec for spec in SPECS}
 def flag_arguments(*scopes: Scope) -> list[tuple[str, Scope, dict[str, Any]]]:
     """For each flag that ``scopes`` take: the flag, its scope, and ``add_argument``'s keywords."""
     return [
-        (
-            spec.flag,
-            spec.scope,
-            {
-                "dest": spec.keyword,
-                "metavar": spec.metavar,
-                "help": spec.help,
-                "action": "append" if spec.repeatable else "store",
-            },
-        )
+        (spec.flag, spec.scope, spec.argument())
         for spec in SPECS
         if spec.flag and spec.scope in scopes
     ]
