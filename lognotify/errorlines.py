@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from _bisect import bisect_right  # the C module: bisect imports more
 
-from lognotify.errorrule import DEFAULT, ESC
+from lognotify.errorrule import DEFAULT, escapes
 from lognotify.record import Record
-from lognotify.text import LINE_CHARS, readable_line, short_lines
+from lognotify.text import short_lines, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import re
     from collections import deque
     from collections.abc import Sequence
 
@@ -44,17 +43,6 @@ class ErrorLine(Record):
     number: int
     text: str
     stream: str
-
-
-def shown(raw: bytes | bytearray, dropped: int = 0) -> str:
-    """A line's text as a report shows it (``text.readable_line``); ``dropped`` more bytes of
-    it, not kept, are counted in the ``... [N more characters]`` at its end."""
-    text = readable_line(bytes(raw).decode("utf-8", "surrogateescape"))
-    if not dropped:
-        return text
-    if len(text) > LINE_CHARS:  # already cut: add what its marker counts
-        dropped += int(text[LINE_CHARS:].split("[", 1)[1].split(" ", 1)[0].replace(",", ""))
-    return f"{text[:LINE_CHARS]}... [{dropped:,} more characters]"
 
 
 class ErrorLines:
@@ -247,7 +235,7 @@ class ErrorLines:
             cut = data.find(b"\n", min(pos + BATCH, end) - 1, end) + 1
             if short_lines(data, pos, cut, KEEP) < cut:
                 break
-            text = _escapes().sub(b"", memoryview(data)[pos:cut])
+            text = escapes().sub(b"", memoryview(data)[pos:cut])
             if b"\x1b" in text:  # dropping one made another, which is shown, not dropped
                 break
             self._at_line += data.count(b"\n", self._at, pos)
@@ -300,15 +288,3 @@ class ErrorLines:
     def _stream(self, pos: int) -> int:
         marks = self._marks
         return marks[0][1] if len(marks) == 1 else marks[bisect_right(marks, (pos, 3)) - 1][1]
-
-
-_ESCAPES: list[re.Pattern[bytes]] = []
-
-
-def _escapes() -> re.Pattern[bytes]:
-    """``text.readable_line``'s escape codes, as bytes, and never across a line's end."""
-    if not _ESCAPES:
-        import re
-
-        _ESCAPES.append(re.compile(ESC.encode()))
-    return _ESCAPES[0]

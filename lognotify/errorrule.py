@@ -31,6 +31,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable, Sequence
     from typing import Any
 
@@ -57,7 +58,6 @@ _BAD = (
 BAD = _BAD  # for ``fastscan``
 _CUT = rf"(?:\r|[\xc2-\xf4]|{_LEAD3}|{_LEAD4}|(?:{_LEAD4})[\x80-\xbf])"  # bad before ASCII
 _ESC = r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)|[@-Z\\-_])"
-ESC = _ESC  # for ``errorlines``: an escape code
 _LEVELS = (
     "error",
     "err",
@@ -249,3 +249,15 @@ DEFAULT = ErrorRule()  # the built-in rule alone
 def looks_like_error(text: str) -> bool:
     """Whether ``text`` (one line as shown, escape codes dropped) looks like an error."""
     return DEFAULT.matches(text)
+
+
+_ESCAPES: list[re.Pattern[bytes]] = []
+
+
+def escapes() -> re.Pattern[bytes]:
+    """``text.readable_line``'s escape codes, as bytes, and never across a line's end."""
+    if not _ESCAPES:
+        import re
+
+        _ESCAPES.append(re.compile(_ESC.encode()))
+    return _ESCAPES[0]

@@ -110,3 +110,14 @@ def short_lines(data: bytes | bytearray, pos: int, end: int, longest: int = LINE
             return pos
         pos = newline + 1
     return end
+
+
+def shown(raw: bytes | bytearray, dropped: int = 0) -> str:
+    """A line's text as a report shows it (``text.readable_line``); ``dropped`` more bytes of
+    it, not kept, are counted in the ``... [N more characters]`` at its end."""
+    text = readable_line(bytes(raw).decode("utf-8", "surrogateescape"))
+    if not dropped:
+        return text
+    if len(text) > LINE_CHARS:  # already cut: add what its marker counts
+        dropped += int(text[LINE_CHARS:].split("[", 1)[1].split(" ", 1)[0].replace(",", ""))
+    return f"{text[:LINE_CHARS]}... [{dropped:,} more characters]"

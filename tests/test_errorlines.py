@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lognotify import fastscan
-from lognotify.errorlines import BATCH, KEEP, LITTLE, ErrorLine, ErrorLines, shown
+from lognotify.errorlines import BATCH, KEEP, LITTLE, ErrorLine, ErrorLines
 from lognotify.errorrule import ErrorRule, looks_like_error
+from lognotify.text import shown
 
 
 def _tracked(
