@@ -17,6 +17,7 @@ from operator import add, ne
 import re2
 
 from lognotify.record import Record
+from lognotify.shapes import BUILTIN_SHAPES, URL_PASSWORD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,40 +28,6 @@ REDACTED = "[REDACTED]"
 MIN_SECRET = 4
 _TOKEN = REDACTED.encode()
 _SECRET_NAME = re.compile(r"(?i)PASSW(?:OR)?D|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|CREDENTIAL|AUTH")
-_KEY = rb"[\"']?\s*[:=]\s*[\"']?"  # between a key and its value: `k: v`, `k=v`, `"k": "v"`
-_CREDENTIAL = rb"(?:(?:bearer|basic|token|negotiate|ntlm)\s+([^\s\"'<>,;]+)|([\w.~+/=-]{8,}))"
-
-# Token shapes redacted unless ``builtin=False``, as RE2 patterns: only their groups where they
-# have some. Each starts with a literal (no \b), which RE2 skips ahead to: 3 to 40 times faster.
-BUILTIN_SHAPES: tuple[tuple[str, bytes], ...] = (
-    # (Proxy-)Authorization, any case: the credential after Bearer/Basic/Token/..., or 8+ chars
-    ("authorization", rb"(?i)authori[sz]ation" + _KEY + _CREDENTIAL),
-    # `token: Bearer <credential>`, `access_token=bearer <credential>` and the like
-    ("token-bearer", rb"(?i)token" + _KEY + rb"(?:bearer|token)\s+([^\s\"'<>,;]+)"),
-    ("bearer", rb"(?i)bearer\s+([\w.~+/-]{16,}=*)"),  # Bearer <credential of 16+ characters>
-    ("aws-access-key-id", rb"(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key ids
-    # AWS secret access keys (40 characters) after aws_secret_access_key, SecretAccessKey, ...
-    ("aws-secret-access-key", rb"(?i)secret_?(?:access_?)?key" + _KEY + rb"([\w/+]{40})"),
-    ("aws-session-token", rb"(?i)session_?token" + _KEY + rb"([\w/+=]{16,})"),  # AWS sessions
-    # GitHub: ghp_ personal, gho_ OAuth, ghu_ user, ghs_ app, ghr_ refresh, github_pat_ fine-grained
-    ("github", rb"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_\w{22,255})"),
-    # GitLab: glpat-, gldt-, glrt-, glrtr-, glcbt-, glptt-, glft-, glimt-, glagent-, glsoat-, ...
-    ("gitlab", rb"gl(?:pat|dt|rtr?|cbt|ptt|ft|imt|agent|soat|oas|ffct|wt)-[\w.-]{20,}"),
-    ("gitlab-runner-registration", rb"GR1348941[\w-]{20,}"),  # GitLab runner registration
-    ("slack", rb"xox[abeprs]-[A-Za-z0-9-]{10,}"),  # Slack: xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, ...
-    # Slack webhooks: the path after hooks.slack.com/services/ (or workflows/, triggers/)
-    ("slack-webhook", rb"hooks\.slack\.com/(?:services|workflows|triggers)/([\w/-]+)"),
-    ("jwt", rb"eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*"),  # JSON Web Tokens: header.payload.signature
-    ("stripe", rb"[rs]k_live_[A-Za-z0-9]{10,}"),  # Stripe live secret and restricted keys
-    ("google-api-key", rb"AIza[\w-]{35}"),  # Google API keys
-    ("npm", rb"npm_[A-Za-z0-9]{36}"),  # npm access tokens
-    ("pypi", rb"pypi-AgEIcHlwaS5vcmc[\w-]{50,}"),  # PyPI upload tokens
-    ("sendgrid", rb"SG\.[\w-]{22}\.[\w-]{43}"),  # SendGrid API keys
-    # PEM/OpenSSH/PGP private key blocks: each line between the markers (see _Rule.spans)
-    ("private-key", rb"-----(BEGIN|END)[ A-Z0-9]* PRIVATE KEY(?: BLOCK)?-----"),
-)
-# scheme://user:password@host: the password ends at the authority's last @ (urllib, libpq)
-_URL_PASSWORD = rb"://[^\s:/?#]*:([^\s/?#]+)@"
 # What a terminal does not print: escape sequences (CSI; OSC, DCS, APC... strings to BEL, ST or
 # the line's end; other ESC sequences), C1 and C0 controls but \t and \n. Python re is safe:
 # each branch starts with its own byte and each repeated class is followed by a disjoint one.
@@ -115,7 +82,7 @@ class Redactor:
         cuts = (str(form, "utf-8", "surrogateescape") for form, word in forms.items() if not word)
         self._cuts = sorted(cuts, key=len, reverse=True)  # the longest first
         rules = [_Rule(source=re2.escape(f), text=f, word=w) for f, w in forms.items()]
-        for name, source in [("url", _URL_PASSWORD), *(BUILTIN_SHAPES if builtin else ())]:
+        for name, source in [("url", URL_PASSWORD), *(BUILTIN_SHAPES if builtin else ())]:
             rules.append(_Rule(source=source, regex=_compile(source), keys=name == "private-key"))
         user = []
         for pattern in patterns:
