@@ -17,13 +17,13 @@ import time
 from _thread import allocate_lock
 from contextlib import ExitStack, suppress
 
+from lognotify import stdstreams
 from lognotify.run.pump import Order, Pump
 from lognotify.run.signals import critical
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     Sink = Callable[[bytes, int], None]
 
@@ -35,7 +35,6 @@ _FORWARDER = "import os\nwhile d := os.read(0, 65536):\n while d: d = d[os.write
 _lock = allocate_lock()  # guards the state below and each stream's pump; never held to wait
 _current: _Redirect | None = None
 _leftover: set[_Stream] = set()  # retired streams whose pipe a late writer may still hold
-_libc: Any = None
 
 
 class OutputCapture:
@@ -52,7 +51,7 @@ class OutputCapture:
         sink. Closing again does nothing.
         """
         try:
-            _flush_streams()
+            stdstreams.flush()
         finally:
             with critical:
                 redirect, self._redirect = self._redirect, None
@@ -67,7 +66,7 @@ def capture_output(sink: Sink) -> OutputCapture:
     written to the original descriptor. Returns the active capture, or raises leaving none.
     """
     capture = OutputCapture(sink)
-    _flush_streams()  # what was written before the block goes out the way it always did
+    stdstreams.flush()  # what was written before the block goes out the way it always did
     try:
         with critical:
             capture._redirect = _enter(capture)
@@ -89,7 +88,7 @@ class _Redirect:
                 if stream.pump is not None:
                     stream.pump.order = self.order
             undo.pop_all()
-        self.ttys = _TtyAnswers()  # asked before the descriptors change
+        self.ttys = stdstreams.TtyAnswers()  # asked before the descriptors change
         for stream in self.streams:  # only now, when nothing else can fail
             os.dup2(stream.write_end, stream.fd)  # inheritable: children write into the pipe
             os.close(stream.write_end)
@@ -248,52 +247,10 @@ def _wait(pump: Pump) -> bool:  # False: a pending signal made us give up on it
     return True
 
 
-def _std_objects() -> list[Any]:  # sys's streams, their buffers and raw files, each once
-    texts = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
-    found = [(t, b, getattr(b, "raw", None)) for t in texts for b in [getattr(t, "buffer", None)]]
-    return list({id(obj): obj for layer in found for obj in layer if obj is not None}.values())
-
-
-def _flush_streams() -> None:
-    global _libc
-    for obj in _std_objects():
-        with suppress(OSError, ValueError, AttributeError):  # closed, or its reader is gone
-            obj.flush()
-    # C code's stdout is block-buffered on a pipe: what it printed must not cross the swap.
-    with suppress(ImportError, OSError, AttributeError):
-        if _libc is None:
-            import ctypes
-
-            _libc = ctypes.CDLL(None)
-        _libc.fflush(None)
-
-
-class _TtyAnswers:
-    """sys's streams that were on a terminal answer isatty() as before, while redirected.
-
-    On the instances: sys.stdout stays itself, and a StreamHandler holding it sees the same.
-    """
-
-    answer = True.__bool__  # one object, so that ours is recognised when putting it back
-
-    def __init__(self) -> None:
-        self.patched: list[Any] = []
-        for obj in _std_objects():  # no descriptor, closed, or no instance dict: not ours
-            with suppress(AttributeError, TypeError, ValueError, OSError):
-                if obj.fileno() in STREAMS and obj.isatty() and "isatty" not in vars(obj):
-                    obj.isatty = self.answer
-                    self.patched.append(obj)
-
-    def restore(self) -> None:
-        for obj in self.patched:
-            if vars(obj).get("isatty") is self.answer:
-                del obj.isatty
-
-
 @atexit.register
 def _at_exit() -> None:
     if _current is not None:  # a capture never closed: the descriptors go back all the same
-        _flush_streams()
+        stdstreams.flush()
         with _lock:
             _current.retire()
     for stream in list(_leftover):
