@@ -1,17 +1,22 @@
-"""How a Python block ended: its exit status, the exception's words and traceback. Pure."""
+"""How a Python block ended: its exit status, the exception's words and traceback, and the
+RunResult that says so. Pure."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import traceback
 
 from lognotify import exits
+from lognotify.outcome import RunResult, library_reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from lognotify.capture import Snapshot
 
 
 def block_ending(
@@ -59,3 +64,50 @@ def script_name() -> str:
     if stem == "__main__":
         return os.path.basename(os.path.dirname(os.path.abspath(path))) or "python"
     return stem
+
+
+def block_result(
+    exc: BaseException | None,
+    tb: TracebackType | None,
+    *,
+    stopped_by: int | None,
+    started: float,
+    ended: float,
+    output: Snapshot,
+    error_seen: bool,
+) -> RunResult:
+    """The RunResult of a block that ended with ``exc`` (None: normally), ``stopped_by`` a
+    signal (SIGTERM, SIGINT) or not, having logged an error (``error_seen``) or not."""
+    exit_code, exception, trace = block_ending(exc, tb)
+    if stopped_by == signal.SIGTERM:
+        # Our SystemExit(143), or what it became on its way out (a CancelledError in asyncio,
+        # say): the run was stopped by SIGTERM either way. An exception that a `finally`
+        # raised after it is reported too.
+        exit_code = exits.for_signal(signal.SIGTERM)
+        if isinstance(exc, (SystemExit, _cancelled())):
+            exception = trace = None
+    elif stopped_by == signal.SIGINT and not isinstance(exc, KeyboardInterrupt):
+        stopped_by = None  # the job caught its KeyboardInterrupt: it was not stopped
+    argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
+    reason = library_reason(
+        exit_code=exit_code, exception=exception, stopped_by=stopped_by, error_reported=error_seen
+    )
+    return RunResult(
+        mode="library",
+        command=shlex.join(argv),
+        program=script_name(),
+        exit_code=exit_code,
+        reason=reason,
+        exception=exception,
+        traceback=trace,
+        started=started,
+        ended=ended,
+        output=output,
+        error_reported=error_seen,
+        signal=stopped_by if stopped_by == signal.SIGTERM else None,
+    )
+
+
+def _cancelled() -> type[BaseException]:
+    asyncio = sys.modules.get("asyncio")  # loaded if and only if a task could be cancelled
+    return asyncio.CancelledError if asyncio is not None else SystemExit

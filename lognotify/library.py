@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shlex
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -15,11 +13,10 @@ from lognotify import exits
 from lognotify.blocks import ACTIVE, SHARED, BlockHandler
 from lognotify.capture import Capture
 from lognotify.console import Console
-from lognotify.ending import block_ending, script_name
+from lognotify.ending import block_result
 from lognotify.errors import ConfigError
 from lognotify.handler import log_options
 from lognotify.notify import notify
-from lognotify.outcome import RunResult, library_reason
 from lognotify.run import signals
 from lognotify.settings import keywords_for, load_settings, unknown_env
 
@@ -204,51 +201,18 @@ class CaptureAndNotify(contextlib.ContextDecorator):
         handler.close()
         self._handler = None
         try:
-            result = self._result(exc, tb, handler, ended)
+            result = block_result(
+                exc,
+                tb,
+                stopped_by=self.stopped_by,
+                started=self._started,
+                ended=ended,
+                output=handler.capture.snapshot(),
+                error_seen=handler.error_seen,
+            )
             notify(result, self._settings, self._console, rule=self._rule)
         except Exception as error:  # ours must never replace the job's outcome
             self._console.warn(f"could not make the report: {type(error).__name__}: {error}")
-
-    def _result(
-        self,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-        handler: TeeHandler,
-        ended: float,
-    ) -> RunResult:
-        exit_code, exception, trace = block_ending(exc, tb)
-        stopped_by = self.stopped_by
-        if stopped_by == signal.SIGTERM:
-            # Our SystemExit(143), or what it became on its way out (a CancelledError in
-            # asyncio, say): the run was stopped by SIGTERM either way. An exception that a
-            # `finally` raised after it is reported too.
-            exit_code = exits.for_signal(signal.SIGTERM)
-            if isinstance(exc, (SystemExit, _cancelled())):
-                exception = trace = None
-        elif stopped_by == signal.SIGINT and not isinstance(exc, KeyboardInterrupt):
-            stopped_by = None  # the job caught its KeyboardInterrupt: it was not stopped
-        argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
-        output = handler.capture.snapshot()
-        reason = library_reason(
-            exit_code=exit_code,
-            exception=exception,
-            stopped_by=stopped_by,
-            error_reported=handler.error_seen,
-        )
-        return RunResult(
-            mode="library",
-            command=shlex.join(argv),
-            program=script_name(),
-            exit_code=exit_code,
-            reason=reason,
-            exception=exception,
-            traceback=trace,
-            started=self._started,
-            ended=ended,
-            output=output,
-            error_reported=handler.error_seen,
-            signal=stopped_by if stopped_by == signal.SIGTERM else None,
-        )
 
 
 if TYPE_CHECKING:  # typing costs ~3 ms at import; the overloads are for type checkers only
@@ -299,8 +263,3 @@ def _settings(given: dict[str, Any]) -> tuple[Settings, ErrorRule]:
 
         check(settings.subject, settings.template_dir)
     return settings, ErrorRule(settings.error_patterns)
-
-
-def _cancelled() -> type[BaseException]:
-    asyncio = sys.modules.get("asyncio")  # loaded if and only if a task could be cancelled
-    return asyncio.CancelledError if asyncio is not None else SystemExit
