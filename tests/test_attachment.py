@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lognotify.report.attachment import SMALLEST, fit
-from lognotify.report.model import Log
+from lognotify.report.shown import Log
 
 MARKER = re.compile(rb"\[\.\.\. ([\d,]+) bytes \(([\d,]+) lines?\) omitted \.\.\.\]\n")
 

@@ -32,7 +32,8 @@ from lognotify.kubernetes.watch.model import Incident, PodAttempt
 from lognotify.library import DEFAULT_FORMAT
 from lognotify.outcome import Memory, RunResult, command_reason, library_reason
 from lognotify.report import Made, make_report, templates
-from lognotify.report.model import Pod, Report, ShownLine
+from lognotify.report.model import Pod, Report
+from lognotify.report.shown import ShownLine
 from lognotify.settings.model import KubernetesSettings, Settings
 from lognotify.text import iso
 from lognotify.watcher import incident_result

@@ -13,7 +13,7 @@ from lognotify.text import omitted_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lognotify.report.model import Log
+    from lognotify.report.shown import Log
 
 # Share of what is kept taken from the start; the rest is the end, where failures show.
 HEAD_SHARE = 0.25

@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 
 from lognotify import __version__
-from lognotify.excerpt import Excerpt, Line, excerpt, kept
+from lognotify.excerpt import excerpt
 from lognotify.kubernetes.attempts import Attempt
 from lognotify.kubernetes.metadata import cronjob_of, kubectl_commands
 from lognotify.outcome import Memory, format_seconds, signal_name
 from lognotify.record import Record
-from lognotify.text import bounded, iso, neutralise, omitted_marker, readable_line, readable_text
+from lognotify.report import shown
+from lognotify.report.shown import Log, Output, ShownLine
+from lognotify.text import bounded, iso, neutralise, readable_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from lognotify.capture import Snapshot
     from lognotify.errorrule import ErrorRule
     from lognotify.outcome import RunResult
     from lognotify.redact import Redactor
@@ -33,29 +34,6 @@ TRACEBACK_CHARS = 32_000
 VALUE_CHARS = 2_000
 COMMAND_CHARS = 8_000
 _STATUS_WORDS = {"failure": "FAILED", "test": "TEST"}
-
-
-class ShownLine(Record):
-    """A line of output as a report shows it; ``error``: it looks like an error."""
-
-    text: str
-    stream: str
-    number: int
-    error: bool
-
-
-class Output(Record):
-    """The output as the bodies show it: its first and last lines, and what lies between."""
-
-    head_lines: tuple[ShownLine, ...]
-    tail_lines: tuple[ShownLine, ...]
-    omitted: str  # the marker line, or empty
-    omitted_bytes: int
-    omitted_lines: int
-    total_bytes: int
-    total_lines: int
-    kept_bytes: int  # how much of the output the attachment holds
-    empty: bool
 
 
 class Pod(Record):
@@ -81,21 +59,6 @@ class ShownAttempt(Record):
     exit_code: int | None
     reason: str | None
     message: str | None
-
-
-class Log(Record):
-    """The redacted output to attach: ``head``, ``omitted_bytes`` left out, then ``tail``."""
-
-    head: bytes = b""
-    tail: bytes = b""
-    omitted_bytes: int = 0
-    omitted_lines: int = 0
-    total_bytes: int = 0
-
-    @property
-    def empty(self) -> bool:
-        """Nothing to attach."""
-        return not self.head and not self.tail
 
 
 class Report(Record):
@@ -173,7 +136,7 @@ def build(
     kubectl = kubectl_commands(
         pod=cleaned.pod, namespace=cleaned.namespace, job=cleaned.job, cronjob=cleaned.cronjob
     )
-    errors, errors_total = _error_lines(result.output, redactor, rule)
+    errors, errors_total = shown.error_lines(result.output, redactor)
     return Report(
         job=job,
         status=status,
@@ -199,7 +162,7 @@ def build(
         where=cleaned.pod or host,
         kubernetes=cleaned,
         kubectl=tuple(clean(line) for line in kubectl),
-        output=_output(excerpt(result.output), redactor, rule),
+        output=shown.output(excerpt(result.output), redactor, rule),
         error_lines=errors,
         error_lines_total=errors_total,
         memory=result.memory or Memory(),
@@ -210,7 +173,7 @@ def build(
         attachment_name=None,
         template_errors=(),
         version=__version__,
-        log=_log(result.output, redactor),
+        log=shown.log(result.output, redactor),
     )
 
 
@@ -250,71 +213,3 @@ def _status_word(status: str, reason_code: str) -> str:
     if status in _STATUS_WORDS:
         return _STATUS_WORDS[status]
     return "ERRORS" if reason_code == "errors" else "OK"
-
-
-def _output(part: Excerpt, redactor: Redactor, rule: ErrorRule | None) -> Output:
-    return Output(
-        head_lines=_shown(part.head, redactor, rule),
-        tail_lines=_shown(part.tail, redactor, rule),
-        omitted=omitted_marker(part.omitted_bytes, part.omitted_lines)
-        if part.omitted_bytes
-        else "",
-        omitted_bytes=part.omitted_bytes,
-        omitted_lines=part.omitted_lines,
-        total_bytes=part.total_bytes,
-        total_lines=part.total_lines,
-        kept_bytes=part.total_bytes,  # until the attachment says how much it holds
-        empty=part.total_bytes == 0,
-    )
-
-
-def _shown(
-    lines: Sequence[Line], redactor: Redactor, rule: ErrorRule | None
-) -> tuple[ShownLine, ...]:
-    from lognotify.errorrule import looks_like_error
-
-    if not lines:
-        return ()
-    matches = rule.matches if rule is not None else looks_like_error
-    raw = b"\n".join(line.raw for line in lines)
-    # Redacted as one text, so that a secret spanning lines (a key block) goes whole; the
-    # redactor keeps the number of lines, so line i is still line i.
-    texts = redactor.text(raw.decode("utf-8", "surrogateescape")).split("\n")
-    shown = []
-    for line, text in zip(lines, texts, strict=False):
-        readable = readable_line(text)  # the redactor saw the text as a terminal shows it too
-        stream = "stderr" if line.stream == 2 else "stdout"
-        shown.append(
-            ShownLine(text=readable, stream=stream, number=line.number, error=matches(readable))
-        )
-    return tuple(shown)
-
-
-def _error_lines(
-    output: Snapshot, redactor: Redactor, rule: ErrorRule | None
-) -> tuple[tuple[ShownLine, ...], int]:
-    shown = tuple(
-        ShownLine(text=redactor.text(line.text), stream=line.stream, number=line.number, error=True)
-        for line in output.error_lines
-    )
-    return shown, output.error_lines_total
-
-
-def _log(output: Snapshot, redactor: Redactor) -> Log:
-    part = kept(output)
-    head, tail = redactor.bytes(part.head), redactor.bytes(part.tail)
-    if part.omitted_bytes:  # a secret may be cut in two where the output was left out
-        before, after = redactor.cut_edges(
-            head.decode("utf-8", "surrogateescape"), tail.decode("utf-8", "surrogateescape")
-        )
-        head, tail = (
-            before.encode("utf-8", "surrogateescape"),
-            after.encode("utf-8", "surrogateescape"),
-        )
-    return Log(
-        head=head,
-        tail=tail,
-        omitted_bytes=part.omitted_bytes,
-        omitted_lines=part.omitted_lines,
-        total_bytes=part.total_bytes,
-    )
