@@ -67,17 +67,7 @@ def deliver(
     """Send ``message``; without a host, or failing for good, write it to the outbox."""
     message_id = str(message["Message-ID"] or "")
     if not settings.smtp.host:
-        saved, failure, passed_over = _keep(message, settings)
-        if saved is None:
-            reason = f"no SMTP host set, and the outbox could not be written: {failure}"
-            return Delivered(sent=False, destination="outbox", message_id=message_id, error=reason)
-        return Delivered(
-            sent=False,
-            destination="outbox",
-            message_id=message_id,
-            outbox=saved,
-            passed_over=passed_over,
-        )
+        return _outbox_only(message, settings, message_id)
     from lognotify.delivery import smtp
     from lognotify.delivery.policy import refusals
 
@@ -93,18 +83,7 @@ def deliver(
             on_retry=on_retry,
         )
     except DeliveryError as exc:
-        path, failure, passed_over = _keep(message, settings)
-        error = str(exc) + (
-            f"; the outbox could not be written either: {failure}" if failure else ""
-        )
-        return Delivered(
-            sent=False,
-            destination=destination,
-            message_id=message_id,
-            outbox=path,
-            error=error,
-            passed_over=passed_over,
-        )
+        return _not_sent(message, settings, destination, message_id, exc)
     accepted = ", ".join(address for address in settings.to if address not in refused)
     kept = passed_over = None
     if refused:  # they will never get it from the server: nothing is lost, it is kept here
@@ -116,6 +95,41 @@ def deliver(
         attempts=attempts,
         refused=refusals(refused),
         outbox=kept,
+        passed_over=passed_over,
+    )
+
+
+def _outbox_only(message: EmailMessage, settings: Settings, message_id: str) -> Delivered:
+    """No SMTP host: the report is written to the outbox, and that is its destination."""
+    saved, failure, passed_over = _keep(message, settings)
+    if saved is None:
+        reason = f"no SMTP host set, and the outbox could not be written: {failure}"
+        return Delivered(sent=False, destination="outbox", message_id=message_id, error=reason)
+    return Delivered(
+        sent=False,
+        destination="outbox",
+        message_id=message_id,
+        outbox=saved,
+        passed_over=passed_over,
+    )
+
+
+def _not_sent(
+    message: EmailMessage,
+    settings: Settings,
+    destination: str,
+    message_id: str,
+    exc: DeliveryError,
+) -> Delivered:
+    """Delivery failed for good: the report is kept in the outbox, if it can be."""
+    path, failure, passed_over = _keep(message, settings)
+    error = str(exc) + (f"; the outbox could not be written either: {failure}" if failure else "")
+    return Delivered(
+        sent=False,
+        destination=destination,
+        message_id=message_id,
+        outbox=path,
+        error=error,
         passed_over=passed_over,
     )
 

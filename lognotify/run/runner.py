@@ -27,7 +27,7 @@ from lognotify.run.spawn import child_environment, spawn
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from lognotify.capture import Capture
 
@@ -131,28 +131,13 @@ class _Runner:
         self.arrived += early
         early.clear()  # our handlers are in place: nothing can be added to it any more
         try:
-            ends = {STDOUT: pipes.pipe(), STDERR: pipes.pipe()}
-            try:
-                self.pid = spawn(argv, env, ends[STDOUT][1], ends[STDERR][1])
-            except OSError as exc:
-                for read_end, write_end in ends.values():
-                    os.close(read_end)
-                    os.close(write_end)
+            pumps = self._start(argv, env, outs, saved.ignored)
+            if isinstance(pumps, OSError):
                 snapshot = self.capture.snapshot()
                 failed = result.not_started(
-                    argv, exc, started=started, ended=time.time(), output=snapshot
+                    argv, pumps, started=started, ended=time.time(), output=snapshot
                 )
                 return Ran(result=failed, mid_line=frozenset())
-            for _, write_end in ends.values():
-                os.close(write_end)
-            for signum in saved.ignored:  # it ignores them, as it would have; a handler of
-                signal.signal(signum, self._on_signal)  # its own still gets them, through us
-            pumps = {
-                stream: self._pump(fds[0], outs.get(stream), stream) for stream, fds in ends.items()
-            }
-            pair(pumps[STDOUT], pumps[STDERR])  # the capture keeps their order of writing
-            for pump in pumps.values():
-                pump.start()
             ended = self._loop(schedule, pumps)
             self._settle(pumps)
         finally:
@@ -161,15 +146,6 @@ class _Runner:
             signal.set_wakeup_fd(previous_wakeup)
             os.close(self.wake_r)
             os.close(self.wake_w)
-        after = cgroup.read_state(where)
-        # Without a limit the cgroup is a host's or a session's, not the job's: its peak is
-        # some other processes' and would only mislead.
-        peak = after.peak_bytes if after.limit_bytes is not None else None
-        memory = Memory(
-            limit_bytes=after.limit_bytes,
-            peak_bytes=peak,
-            oom_killed=cgroup.oom_killed(before, after),
-        )
         mid_line = frozenset(
             outs[stream] for stream, pump in pumps.items() if pump.mid_line and stream in outs
         )
@@ -180,12 +156,40 @@ class _Runner:
             schedule,
             started=started,
             ended=ended,
-            memory=memory,
+            memory=_memory(where, before),
             timeout=self.timeout,
             stderr_seen=self.stderr_seen,
             output=self.capture.snapshot(),
         )
         return Ran(result=done, mid_line=mid_line)
+
+    def _start(
+        self,
+        argv: list[str],
+        env: dict[bytes, bytes],
+        outs: dict[int, int],
+        ignored: Iterable[int],
+    ) -> dict[int, Pump] | OSError:
+        """The command started, and a pump for each of its streams; or why it could not be."""
+        ends = {STDOUT: pipes.pipe(), STDERR: pipes.pipe()}
+        try:
+            self.pid = spawn(argv, env, ends[STDOUT][1], ends[STDERR][1])
+        except OSError as exc:
+            for read_end, write_end in ends.values():
+                os.close(read_end)
+                os.close(write_end)
+            return exc
+        for _, write_end in ends.values():
+            os.close(write_end)
+        for signum in ignored:  # it ignores them, as it would have; a handler of its own
+            signal.signal(signum, self._on_signal)  # still gets them, through us
+        pumps = {
+            stream: self._pump(fds[0], outs.get(stream), stream) for stream, fds in ends.items()
+        }
+        pair(pumps[STDOUT], pumps[STDERR])  # the capture keeps their order of writing
+        for pump in pumps.values():
+            pump.start()
+        return pumps
 
     def _pump(self, source: int, out: int | None, stream: int) -> Pump:
         capture = self.capture
@@ -282,3 +286,14 @@ class _Runner:
             from lognotify.run import leftovers  # only when something outlived the command
 
             leftovers.hand_over(left, forward=not self.is_init)  # type: ignore[arg-type]
+
+
+def _memory(where: cgroup.MemoryCgroup | None, before: cgroup.MemoryState) -> Memory:
+    """What the memory cgroup says of the run: its limit, its peak and whether it ran out."""
+    after = cgroup.read_state(where)
+    # Without a limit the cgroup is a host's or a session's, not the job's: its peak is some
+    # other processes' and would only mislead.
+    peak = after.peak_bytes if after.limit_bytes is not None else None
+    return Memory(
+        limit_bytes=after.limit_bytes, peak_bytes=peak, oom_killed=cgroup.oom_killed(before, after)
+    )
