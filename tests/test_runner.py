@@ -8,16 +8,12 @@ real program end to end in test_cli_exits.py and test_cli_output.py.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from lognotify.capture import STDERR, STDOUT, Capture
-from lognotify.run.result import joined
 from lognotify.run.runner import Ran, run_command
 
 pytestmark = pytest.mark.timeout(60)
@@ -229,12 +225,3 @@ def test_an_output_that_cannot_be_written_is_said_once_and_still_captured() -> N
     ]
     assert ran.result.output.data == b"first\nsecond\n"
     assert ran.result.exit_code == 2
-
-
-@given(st.lists(st.text(max_size=12)))
-def test_the_command_line_is_joined_as_shlex_joins_it(argv: list[str]) -> None:
-    assert joined(argv) == shlex.join(argv)
-
-
-def test_a_word_with_a_quote_or_a_space_is_quoted_for_a_shell() -> None:
-    assert joined(["sh", "-c", "echo 'hi' $X", ""]) == "sh -c 'echo '\"'\"'hi'\"'\"' $X' ''"
