@@ -372,6 +372,20 @@ class Sleeps:
 # --- library jobs: small Python scripts run in a real process -------------------------------
 
 
+def mail_to(server: Any, sender: str | None = "lognotify@example.com") -> dict[str, str]:
+    """The variables that send reports to ``server`` on 127.0.0.1 (plain SMTP), to
+    ops@example.com, from ``sender`` (None: no From set, the default is used)."""
+    env = {
+        "LOGNOTIFY_SMTP_HOST": server.host,
+        "LOGNOTIFY_SMTP_PORT": str(server.port),
+        "LOGNOTIFY_SMTP_SECURITY": "none",
+        "LOGNOTIFY_TO": "ops@example.com",
+    }
+    if sender is not None:
+        env["LOGNOTIFY_FROM"] = sender
+    return env
+
+
 def library_env(tmp_path: Path, server: Any = None, **settings: str) -> dict[str, str]:
     """The environment of a job: no inherited LOGNOTIFY_*, mail to ``server`` or nowhere;
     ``settings`` become ``LOGNOTIFY_<NAME>``."""
@@ -379,13 +393,7 @@ def library_env(tmp_path: Path, server: Any = None, **settings: str) -> dict[str
     env["TMPDIR"] = str(tmp_path)  # a default outbox, if ever written, stays in the test's dir
     env.pop("PYTHONUNBUFFERED", None)  # stdout is a pipe: the handler itself must flush
     if server is not None:
-        env.update(
-            LOGNOTIFY_SMTP_HOST=server.host,
-            LOGNOTIFY_SMTP_PORT=str(server.port),
-            LOGNOTIFY_SMTP_SECURITY="none",
-            LOGNOTIFY_TO="ops@example.com",
-            LOGNOTIFY_FROM="lognotify@example.com",
-        )
+        env.update(mail_to(server))
     env.update({f"LOGNOTIFY_{key.upper()}": value for key, value in settings.items()})
     return env
 

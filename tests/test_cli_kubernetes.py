@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from cgroups import memory_cgroup
-from helpers import clean_env, lognotify_argv, outbox_messages, own_lines, run, text_body
+from helpers import clean_env, lognotify_argv, mail_to, outbox_messages, own_lines, run, text_body
 
 MiB = 1 << 20
 # Touches every page, so that the memory really is used: the kernel's OOM killer ends it.
@@ -220,11 +220,7 @@ def test_the_termination_message_names_the_report_sent(tmp_path: Path) -> None:
     log.write_text("old")
     with Sink() as sink:
         env = clean_env(
-            LOGNOTIFY_SMTP_HOST=sink.host,
-            LOGNOTIFY_SMTP_PORT=str(sink.port),
-            LOGNOTIFY_SMTP_SECURITY="none",
-            LOGNOTIFY_TO="ops@example.com",
-            LOGNOTIFY_FROM="lognotify@example.com",
+            **mail_to(sink),
             LOGNOTIFY_TERMINATION_LOG=str(log),
         )
         done = run(["--job-name", "etl", "--", "sh", "-c", "exit 3"], env)

@@ -11,7 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import PYTHON, clean_env, lognotify_argv, outbox_messages, own_lines, run, text_body
+from helpers import (
+    PYTHON,
+    clean_env,
+    lognotify_argv,
+    mail_to,
+    outbox_messages,
+    own_lines,
+    run,
+    text_body,
+)
 from smtp_servers import Sink
 
 
@@ -151,11 +160,7 @@ def test_test_email_exits_1_when_a_custom_template_failed(tmp_path: Path) -> Non
     (templates / "body.txt.j2").write_text("{{ job.missing.deeper }}")
     with Sink() as sink:
         env = clean_env(
-            LOGNOTIFY_SMTP_HOST=sink.host,
-            LOGNOTIFY_SMTP_PORT=str(sink.port),
-            LOGNOTIFY_SMTP_SECURITY="none",
-            LOGNOTIFY_TO="ops@example.com",
-            LOGNOTIFY_FROM="lognotify@example.com",
+            **mail_to(sink),
             LOGNOTIFY_TEMPLATE_DIR=str(templates),
         )
         done = run(["--test-email"], env)
@@ -170,15 +175,7 @@ def test_a_sender_without_a_domain_is_warned_about_once(
     command: list[str], sender: str | None, warned: bool
 ) -> None:
     with Sink() as sink:
-        env = clean_env(
-            LOGNOTIFY_SMTP_HOST=sink.host,
-            LOGNOTIFY_SMTP_PORT=str(sink.port),
-            LOGNOTIFY_SMTP_SECURITY="none",
-            LOGNOTIFY_TO="ops@example.com",
-        )
-        if sender:
-            env["LOGNOTIFY_FROM"] = sender
-        done = run(command, env)
+        done = run(command, clean_env(**mail_to(sink, sender=sender)))
         (delivery,) = sink.messages
     lines = [line for line in own_lines(done.stderr.decode()) if "has no domain" in line]
     expected = warned and "." not in delivery.mail_from.split("@")[-1]
@@ -205,12 +202,7 @@ def test_a_bare_host_name_with_a_fully_qualified_one_sends_from_that_and_warns_n
     hosts.write_text("127.0.0.1 localhost\n10.1.2.3 bare.corp.example.net bare\n")
     script = 'hostname bare && mount --bind "$1" /etc/hosts && shift && exec "$@"'
     with Sink() as sink:
-        env = clean_env(
-            LOGNOTIFY_SMTP_HOST=sink.host,
-            LOGNOTIFY_SMTP_PORT=str(sink.port),
-            LOGNOTIFY_SMTP_SECURITY="none",
-            LOGNOTIFY_TO="ops@example.com",
-        )
+        env = clean_env(**mail_to(sink, sender=None))
         argv = ["unshare", "--mount", "--uts", "sh", "-c", script, "sh", str(hosts)]
         done = subprocess.run(
             [*argv, *lognotify_argv(), "--", "false"],
@@ -228,13 +220,7 @@ def test_a_bare_host_name_with_a_fully_qualified_one_sends_from_that_and_warns_n
 
 def test_passthrough_off_prints_nothing_when_the_report_was_sent() -> None:
     with Sink() as sink:
-        env = clean_env(
-            LOGNOTIFY_SMTP_HOST=sink.host,
-            LOGNOTIFY_SMTP_PORT=str(sink.port),
-            LOGNOTIFY_SMTP_SECURITY="none",
-            LOGNOTIFY_TO="ops@example.com",
-            LOGNOTIFY_FROM="lognotify@example.com",
-        )
+        env = clean_env(**mail_to(sink))
         done = run(
             ["--passthrough", "off", "--", "sh", "-c", "echo out; echo err >&2; exit 4"], env
         )

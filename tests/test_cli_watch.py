@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import kube_objects as k
-from helpers import clean_env, lognotify_argv, text_body
+from helpers import clean_env, lognotify_argv, mail_to, text_body
 from kube_api import KubeAPI
 from smtp_servers import Sink
 
@@ -20,11 +20,7 @@ def watch_env(kube: KubeAPI, sink: Sink, tmp_path: Path) -> dict[str, str]:
     return clean_env(
         KUBECONFIG=str(kube.kubeconfig(tmp_path / "kubeconfig")),
         LOGNOTIFY_POD_NAMESPACE="lognotify",
-        LOGNOTIFY_SMTP_HOST=sink.host,
-        LOGNOTIFY_SMTP_PORT=str(sink.port),
-        LOGNOTIFY_SMTP_SECURITY="none",
-        LOGNOTIFY_TO="ops@example.com",
-        LOGNOTIFY_FROM="lognotify@example.com",
+        **mail_to(sink),
         LOGNOTIFY_OUTBOX=str(tmp_path / "outbox"),
     )
 
