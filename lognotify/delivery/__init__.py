@@ -44,15 +44,14 @@ class Delivered(Record):
 
     def summary(self) -> str:
         """What became of it, in one line (without the ``lognotify:`` prefix)."""
-        kept = f"; report saved to {self.outbox}" if self.outbox else ""
-        kept += f" ({self.passed_over})" if self.passed_over and self.outbox else ""
+        where = f"{self.outbox} ({self.passed_over})" if self.passed_over else self.outbox
+        kept = f"; report saved to {where}" if self.outbox else ""
         if self.sent:
             tries = "" if self.attempts == 1 else f" after {self.attempts} attempts"
             refused = f"; refused by the server: {', '.join(self.refused)}" if self.refused else ""
             return f"report sent to {self.destination}{tries}{refused}{kept}"
         if self.error is None:
-            why = f" ({self.passed_over})" if self.passed_over else ""
-            return f"no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {self.outbox}{why}"
+            return f"no SMTP host set (LOGNOTIFY_SMTP_HOST); report written to {where}"
         return f"could not send the report: {self.error}{kept}"
 
 
