@@ -6,6 +6,7 @@ which never shows a line.
 
 from __future__ import annotations
 
+import os
 import time
 
 TYPE_CHECKING = False
@@ -121,3 +122,8 @@ def shown(raw: bytes | bytearray, dropped: int = 0) -> str:
     if len(text) > LINE_CHARS:  # already cut: add what its marker counts
         dropped += int(text[LINE_CHARS:].split("[", 1)[1].split(" ", 1)[0].replace(",", ""))
     return f"{text[:LINE_CHARS]}... [{dropped:,} more characters]"
+
+
+def host_name() -> str:
+    """This host's name as the kernel gives it (no lookup: a resolver can be slow or absent)."""
+    return os.uname().nodename or "localhost"

@@ -9,7 +9,6 @@ attempt; recipients that took it are not sent it again.
 
 from __future__ import annotations
 
-import os
 import smtplib
 import socket
 import ssl
@@ -17,6 +16,7 @@ import time
 
 from lognotify.delivery import policy
 from lognotify.errors import DeliveryError
+from lognotify.text import host_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def _attempt(
             raise TimeoutError("smtp_timeout reached")
         return left
 
-    local = os.uname().nodename or "localhost"  # smtplib's default does a slow reverse lookup
+    local = host_name()  # smtplib's default does a slow reverse lookup
     conn = (connect or _connect)(
         smtp, timeout=timeout(), limit=timeout, local_hostname=local, context=context
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from lognotify.text import neutralise
+from lognotify.text import host_name, neutralise
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ def compose(
     hostname: str | None = None,
 ) -> EmailMessage:
     """The message of ``report`` as ``rendered``, addressed as ``settings`` say."""
-    domain = neutralise(hostname or os.uname().nodename or "localhost").replace(" ", "")
+    domain = neutralise(hostname or host_name()).replace(" ", "")
     message = EmailMessage(policy=_POLICY)
     message["Subject"] = neutralise(rendered.subject)[:SUBJECT_CHARS]
     message["From"] = settings.sender

@@ -7,8 +7,6 @@ sees it. The README documents each variable ("Writing your own templates").
 
 from __future__ import annotations
 
-import os
-
 from lognotify import __version__
 from lognotify.excerpt import excerpt
 from lognotify.kubernetes.attempts import Attempt
@@ -17,7 +15,7 @@ from lognotify.outcome import Memory, format_seconds, signal_name
 from lognotify.record import Record
 from lognotify.report import shown
 from lognotify.report.shown import Log, Output, ShownLine
-from lognotify.text import bounded, iso, neutralise, readable_text
+from lognotify.text import bounded, host_name, iso, neutralise, readable_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -130,7 +128,7 @@ def build(
 
     where = _where(settings, pod)
     cleaned = Pod(**{field: name(getattr(where, field)) for field in Pod._fields})
-    host = neutralise(clean(hostname or os.uname().nodename)) or "localhost"
+    host = neutralise(clean(hostname or host_name())) or "localhost"
     job = name(settings.job_name or where.cronjob or where.job or result.program) or "job"
     duration = max(result.ended - result.started, 0.0)
     kubectl = kubectl_commands(

@@ -20,6 +20,7 @@ from lognotify.settings.model import (
 )
 from lognotify.settings.parsers import size as parse_size
 from lognotify.settings.table import BY_KEYWORD, SPECS
+from lognotify.text import host_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def _assemble(values: dict[str, dict[str, object]], environ: Mapping[str, str]) 
     if "termination_log" in values[""]:
         top["termination_log"] = values[""]["termination_log"]
     top["sender_given"] = "sender" in top
-    top.setdefault("sender", f"lognotify@{mail_host() if smtp.get('host') else _node()}")
+    top.setdefault("sender", f"lognotify@{mail_host() if smtp.get('host') else host_name()}")
     top["secrets"] = tuple(
         value
         for variable, value in environ.items()
@@ -149,14 +150,10 @@ def _assemble(values: dict[str, dict[str, object]], environ: Mapping[str, str]) 
     return Settings(**top)
 
 
-def _node() -> str:
-    return os.uname().nodename or "localhost"
-
-
 def mail_host() -> str:
     """The host's name for the default From: the fully qualified one when the host has one
     (servers that require a fully qualified sender refuse a bare name), else the bare name."""
-    node = _node()
+    node = host_name()
     if "." in node:
         return node
     import socket  # only for a bare name, looked up as the resolver does (/etc/hosts first)
